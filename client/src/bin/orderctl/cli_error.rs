@@ -1,0 +1,95 @@
+//! [`CliError`]: why an orderctl command failed, its one-line message and its exit code.
+
+use std::process::ExitCode;
+
+use orderstore_client::ClientError;
+use orderstore_client::code_name;
+
+use crate::playground::PlaygroundError;
+
+/// A failed command. `main` prints `error: <Display>` (one line) to stderr, then `detail()` if
+/// any (e.g. the tail of a node's log), and exits with `exit_code()`.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The cluster refused or could not serve a request.
+    #[error("{}", client_message(.0))]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Playground(#[from] PlaygroundError),
+    /// The demo saw something it must not (e.g. an illegal transition was accepted).
+    #[error("demo check failed: {0}")]
+    DemoCheck(String),
+}
+
+impl CliError {
+    /// The process exit code of this failure class (documented in `orderctl --help`).
+    pub fn exit_code(&self) -> ExitCode {
+        let code: u8 = match self {
+            CliError::Client(e) => match e {
+                ClientError::InvalidArgument { .. } | ClientError::InvalidEndpoint { .. } => 2,
+                ClientError::NotFound { .. } => 3,
+                ClientError::IllegalTransition { .. }
+                | ClientError::VersionConflict { .. }
+                | ClientError::AlreadyExists { .. }
+                | ClientError::IdempotencyKeyReused { .. } => 4,
+                ClientError::Unavailable { .. }
+                | ClientError::Transport { .. }
+                | ClientError::NotLeader { .. }
+                | ClientError::WrongNode { .. } => 5,
+                ClientError::DataLoss { .. } => 6,
+                ClientError::MalformedReply { .. } | ClientError::Other { .. } => 1,
+            },
+            CliError::Playground(_) => 7,
+            CliError::DemoCheck(_) => 1,
+        };
+        ExitCode::from(code)
+    }
+
+    /// Extra lines shown after the error line (a log tail), if any.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            CliError::Playground(p) => p.detail(),
+            _ => None,
+        }
+    }
+}
+
+/// Server answers carry their gRPC code so scripts and humans see the class; client-side
+/// outcomes (retries exhausted, bad endpoint) speak for themselves.
+fn client_message(e: &ClientError) -> String {
+    match e {
+        ClientError::Unavailable { .. }
+        | ClientError::Transport { .. }
+        | ClientError::InvalidEndpoint { .. }
+        | ClientError::MalformedReply { .. }
+        | ClientError::Other { .. } => e.to_string(),
+        _ => format!("{e} ({})", code_name(e.code())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_and_messages_by_class() {
+        let e = CliError::from(ClientError::IllegalTransition {
+            current_state: "CANCELLED".into(),
+            message: "cannot SHIP order in state CANCELLED: cancelled".into(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "cannot SHIP order in state CANCELLED: cancelled (FAILED_PRECONDITION)"
+        );
+        assert_eq!(e.exit_code(), ExitCode::from(4));
+        let e = CliError::from(ClientError::NotFound {
+            message: "order o_x not found".into(),
+        });
+        assert_eq!(e.exit_code(), ExitCode::from(3));
+        let e = CliError::from(ClientError::Unavailable {
+            message: "gave up".into(),
+        });
+        assert_eq!(e.to_string(), "unavailable: gave up");
+        assert_eq!(e.exit_code(), ExitCode::from(5));
+    }
+}

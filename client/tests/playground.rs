@@ -1,0 +1,423 @@
+//! Process-level tests through the `orderctl` binary, like a user at a terminal.
+//!
+//! `playground_survives_a_leader_crash` proves, with real `orderd` processes, that:
+//! acknowledged orders survive the crash of a shard leader and stay readable (the SDK follows
+//! the new leader); writes continue with one node down; and a restarted node catches up until
+//! its applied index equals the leader's on every shard it replicates.
+//!
+//! It needs `orderd` beside `orderctl` in the same target directory: `cargo test` builds only
+//! this package's binaries, so run `cargo build --bins` first.
+
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Command;
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+use std::time::Instant;
+
+use orderstore_client::Client;
+use orderstore_client::ClientError;
+use orderstore_client::ClusterStatus;
+use orderstore_client::Consistency;
+use orderstore_client::LineItem;
+use orderstore_client::PlaceOrder;
+
+/// How long any single "wait until" of these tests may take.
+const DEADLINE: Duration = Duration::from_secs(90);
+
+fn orderctl_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_orderctl"))
+}
+
+/// `orderd`, the sibling of `orderctl` in the target directory.
+fn orderd_bin() -> PathBuf {
+    let path = orderctl_bin().with_file_name("orderd");
+    assert!(
+        path.is_file(),
+        "orderd not found at {}: the process-level tests start real nodes; run `cargo build --bins` \
+         (same profile and target directory) first",
+        path.display()
+    );
+    path
+}
+
+/// Runs `orderctl args...` to completion with a clean environment for our variables.
+fn orderctl(args: &[&str]) -> Output {
+    Command::new(orderctl_bin())
+        .args(args)
+        .env_remove("ORDERSTORE_ENDPOINTS")
+        .env_remove("ORDERD_BIN")
+        .output()
+        .expect("orderctl runs")
+}
+
+/// Runs `orderctl args...` and returns its stdout; panics with its stderr if it failed.
+fn orderctl_ok(args: &[&str]) -> String {
+    let out = orderctl(args);
+    assert!(
+        out.status.success(),
+        "orderctl {} failed ({}):\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running playground in a temporary directory; dropping it (also while a test panics)
+/// stops and purges it, and if that fails, kills every recorded pid.
+struct Playground {
+    dir: tempfile::TempDir,
+    endpoints: Vec<String>,
+}
+
+impl Playground {
+    fn up(nodes: u64, shards: u64) -> Playground {
+        let orderd = orderd_bin();
+        let dir = tempfile::Builder::new()
+            .prefix("orderctl-playground-")
+            .tempdir()
+            .expect("temp dir");
+        let mut guard = Playground {
+            dir,
+            endpoints: Vec::new(),
+        };
+        let stdout = orderctl_ok(&[
+            "playground",
+            "up",
+            "--nodes",
+            &nodes.to_string(),
+            "--shards",
+            &shards.to_string(),
+            "--base-port",
+            "0",
+            "--dir",
+            guard.dir_str(),
+            "--orderd",
+            orderd.to_str().expect("UTF-8 path"),
+            "-o",
+            "json",
+        ]);
+        let manifest: serde_json::Value =
+            serde_json::from_str(&stdout).expect("up -o json prints the manifest");
+        guard.endpoints = manifest["endpoints"]
+            .as_array()
+            .expect("manifest lists endpoints")
+            .iter()
+            .map(|e| e.as_str().expect("endpoint is a string").to_string())
+            .collect();
+        guard
+    }
+
+    fn dir_str(&self) -> &str {
+        self.dir.path().to_str().expect("temp dir path is UTF-8")
+    }
+
+    fn endpoints_arg(&self) -> String {
+        self.endpoints.join(",")
+    }
+
+    fn client(&self) -> Client {
+        Client::builder()
+            .endpoints(&self.endpoints)
+            .build()
+            .expect("valid endpoints")
+    }
+
+    fn cluster_status(&self) -> ClusterStatus {
+        let json = orderctl_ok(&[
+            "cluster",
+            "status",
+            "-o",
+            "json",
+            "--endpoints",
+            &self.endpoints_arg(),
+        ]);
+        serde_json::from_str(&json).expect("cluster status -o json parses as ClusterStatus")
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        let Ok(text) = std::fs::read_to_string(self.dir.path().join("cluster.json")) else {
+            return Vec::new();
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return Vec::new();
+        };
+        v["nodes"]
+            .as_array()
+            .map(|nodes| {
+                nodes
+                    .iter()
+                    .filter_map(|n| n["pid"].as_u64())
+                    .filter(|p| *p != 0)
+                    .map(|p| p as u32)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Playground {
+    fn drop(&mut self) {
+        let pids = self.pids();
+        let down = orderctl(&["playground", "down", "--purge", "--dir", self.dir_str()]);
+        if !down.status.success() {
+            eprintln!(
+                "playground down failed: {}",
+                String::from_utf8_lossy(&down.stderr)
+            );
+            for pid in pids {
+                if let Ok(pid) = i32::try_from(pid) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Retries `op` while it fails with a retryable error, until [`DEADLINE`].
+async fn eventually<T, F, Fut>(what: &str, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ClientError>>,
+{
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match op().await {
+            Ok(v) => return v,
+            Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
+/// Places orders `from..to` with idempotency keys `scenario-<i>` (so retries are safe), 16 at a
+/// time; returns their ids in order.
+async fn place_orders(client: &Client, from: usize, to: usize) -> Vec<String> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in from..to {
+        let client = client.clone();
+        let sem = sem.clone();
+        tasks.spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            let order = PlaceOrder {
+                idempotency_key: Some(format!("scenario-{i}")),
+                ..PlaceOrder::new(
+                    format!("cust-{}", i % 17),
+                    vec![
+                        LineItem::new("sku-a", 1 + (i % 3) as u32, 1_000),
+                        LineItem::new("sku-b", 1, 250),
+                    ],
+                )
+            };
+            let reply = eventually("place order", || client.place_order(order.clone())).await;
+            (i, reply.order.order_id)
+        });
+    }
+    let mut ids = vec![String::new(); to - from];
+    while let Some(done) = tasks.join_next().await {
+        let (i, id) = done.expect("placement task");
+        ids[i - from] = id;
+    }
+    ids
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Crash a shard leader, keep reading and writing, restart it and watch it catch up.
+#[test]
+fn playground_survives_a_leader_crash() {
+    // Phase 1: a three-node playground with four shards.
+    let pg = Playground::up(3, 4);
+    let rt = runtime();
+    let client = pg.client();
+
+    // A second `up` on the same directory is refused while it runs.
+    let again = orderctl(&[
+        "playground",
+        "up",
+        "--nodes",
+        "3",
+        "--base-port",
+        "0",
+        "--dir",
+        pg.dir_str(),
+    ]);
+    assert_eq!(again.status.code(), Some(7), "second up must be refused");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a running playground"));
+
+    // Phase 2: 200 acknowledged orders.
+    let ids = rt.block_on(place_orders(&client, 0, 200));
+    assert_eq!(ids.len(), 200);
+
+    // Phase 3: find and crash the leader of the first order's shard.
+    let deadline = Instant::now() + DEADLINE;
+    let leader = loop {
+        let status = pg.cluster_status();
+        let shard = status
+            .shard_for_key(&ids[0])
+            .expect("the shard map covers every key");
+        if let Some(leader) = shard.leader {
+            break leader;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shard {} has no leader",
+            shard.id
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    orderctl_ok(&[
+        "playground",
+        "stop-node",
+        "--dir",
+        pg.dir_str(),
+        "--node",
+        &leader.to_string(),
+    ]);
+
+    // Phase 4: every acknowledged order is still there, read linearizably through the survivors.
+    rt.block_on(async {
+        for id in &ids {
+            let order = eventually("read back", || {
+                client.get_order(id, Consistency::Linearizable)
+            })
+            .await;
+            assert_eq!(&order.order_id, id);
+            assert_eq!(order.items.len(), 2);
+        }
+    });
+
+    // Phase 5: writes continue with one node down.
+    let more = rt.block_on(place_orders(&client, 200, 220));
+    assert_eq!(more.len(), 20);
+
+    // Phase 6: the crashed node comes back and catches up on every shard it replicates.
+    orderctl_ok(&[
+        "playground",
+        "start-node",
+        "--dir",
+        pg.dir_str(),
+        "--node",
+        &leader.to_string(),
+    ]);
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let status = pg.cluster_status();
+        let lagging: Vec<String> = status
+            .shards
+            .iter()
+            .filter(|s| s.replicas.contains(&leader))
+            .filter(|s| s.leader.is_none() || s.applied_on(leader) != Some(s.applied_index))
+            .map(|s| {
+                format!(
+                    "shard {}: leader {:?} applied {} vs node {leader} {:?}",
+                    s.id,
+                    s.leader,
+                    s.applied_index,
+                    s.applied_on(leader)
+                )
+            })
+            .collect();
+        let node_up = status.node(leader).is_some_and(|n| n.state == "up");
+        if lagging.is_empty() && node_up {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {leader} did not catch up: {}",
+            lagging.join("; ")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Phase 7: an unknown order is a clean NOT_FOUND: exit code 3 and one error line.
+    let unknown = orderctl(&[
+        "order",
+        "get",
+        "o_local_00000000deadbeef",
+        "--endpoints",
+        &pg.endpoints_arg(),
+    ]);
+    assert_eq!(
+        unknown.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one error line, got: {stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("NOT_FOUND"),
+        "{stderr}"
+    );
+
+    // Phase 8: an orderly shutdown.
+    let down = orderctl_ok(&["playground", "down", "--dir", pg.dir_str()]);
+    assert!(down.contains("stopped 3 node(s)"), "{down}");
+}
+
+/// Bad input is refused before anything is sent: a malformed `--item` gives one clear line and
+/// the usage exit code; an unreachable cluster gives one line and the "unavailable" code.
+#[test]
+fn cli_errors_are_one_clear_line() {
+    let bad = orderctl(&["order", "place", "--customer", "c1", "--item", "bad"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("SKU:QTY:PRICE"),
+        "{stderr}"
+    );
+
+    let bad_qty = orderctl(&["order", "place", "--customer", "c1", "--item", "sku:-1:100"]);
+    assert_eq!(bad_qty.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_qty.stderr).contains("quantity \"-1\""));
+
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind");
+    let endpoint = closed.to_string();
+    let unreachable = orderctl(&[
+        "order",
+        "get",
+        "o_local_0000000000000001",
+        "--endpoints",
+        &endpoint,
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(unreachable.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: unavailable"), "{stderr}");
+}
+
+/// `playground down` on a directory without a playground fails clearly.
+#[test]
+fn down_without_playground_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = orderctl(&[
+        "playground",
+        "down",
+        "--dir",
+        dir.path().to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(7));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no playground in"), "{stderr}");
+    assert!(Path::new(dir.path()).exists());
+}

@@ -1,0 +1,97 @@
+//! `ORDERSTORE_*` environment overrides of cluster-wide settings.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use crate::{ClusterConfig, ConfigError};
+
+/// Every environment variable [`ClusterConfig::apply_env_overrides`] understands, and the key it
+/// overrides. Node entries have no overrides: they identify the cluster and live in the file.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("ORDERSTORE_CLUSTER_NAME", "cluster_name"),
+    ("ORDERSTORE_INITIAL_SHARDS", "initial_shards"),
+    ("ORDERSTORE_REPLICATION_FACTOR", "replication_factor"),
+    ("ORDERSTORE_DEFAULT_REGION", "default_region"),
+    ("ORDERSTORE_IDEMPOTENCY_TTL_SECS", "idempotency_ttl_secs"),
+    (
+        "ORDERSTORE_RAFT_HEARTBEAT_INTERVAL_MS",
+        "raft.heartbeat_interval_ms",
+    ),
+    (
+        "ORDERSTORE_RAFT_ELECTION_TIMEOUT_MIN_MS",
+        "raft.election_timeout_min_ms",
+    ),
+    (
+        "ORDERSTORE_RAFT_ELECTION_TIMEOUT_MAX_MS",
+        "raft.election_timeout_max_ms",
+    ),
+    (
+        "ORDERSTORE_RAFT_SNAPSHOT_LOGS_SINCE_LAST",
+        "raft.snapshot_logs_since_last",
+    ),
+    (
+        "ORDERSTORE_RAFT_MAX_IN_SNAPSHOT_LOG_TO_KEEP",
+        "raft.max_in_snapshot_log_to_keep",
+    ),
+];
+
+impl ClusterConfig {
+    /// Applies the [`ENV_OVERRIDES`] found in `vars` (pass `std::env::vars()`); every other
+    /// variable, including unknown `ORDERSTORE_*` ones used by other components, is ignored.
+    /// Numbers are parsed after trimming surrounding whitespace; strings are taken verbatim.
+    /// Does not validate: call [`ClusterConfig::validate`] afterwards.
+    ///
+    /// All or nothing: on error `self` is unchanged.
+    ///
+    /// # Errors
+    /// [`ConfigError::Env`] naming the first variable whose value does not parse as the key's type.
+    pub fn apply_env_overrides<I>(&mut self, vars: I) -> Result<(), ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut next = self.clone();
+        for (var, value) in vars {
+            let raft = &mut next.raft;
+            match var.as_str() {
+                "ORDERSTORE_CLUSTER_NAME" => next.cluster_name = value,
+                "ORDERSTORE_DEFAULT_REGION" => next.default_region = value,
+                "ORDERSTORE_INITIAL_SHARDS" => next.initial_shards = parse(&var, &value)?,
+                "ORDERSTORE_REPLICATION_FACTOR" => next.replication_factor = parse(&var, &value)?,
+                "ORDERSTORE_IDEMPOTENCY_TTL_SECS" => {
+                    next.idempotency_ttl_secs = parse(&var, &value)?
+                }
+                "ORDERSTORE_RAFT_HEARTBEAT_INTERVAL_MS" => {
+                    raft.heartbeat_interval_ms = parse(&var, &value)?
+                }
+                "ORDERSTORE_RAFT_ELECTION_TIMEOUT_MIN_MS" => {
+                    raft.election_timeout_min_ms = parse(&var, &value)?
+                }
+                "ORDERSTORE_RAFT_ELECTION_TIMEOUT_MAX_MS" => {
+                    raft.election_timeout_max_ms = parse(&var, &value)?
+                }
+                "ORDERSTORE_RAFT_SNAPSHOT_LOGS_SINCE_LAST" => {
+                    raft.snapshot_logs_since_last = parse(&var, &value)?
+                }
+                "ORDERSTORE_RAFT_MAX_IN_SNAPSHOT_LOG_TO_KEEP" => {
+                    raft.max_in_snapshot_log_to_keep = parse(&var, &value)?
+                }
+                _ => {}
+            }
+        }
+        *self = next;
+        Ok(())
+    }
+}
+
+/// Parses an override value, naming the variable in the error.
+fn parse<T>(var: &str, value: &str) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    value.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+        var: var.to_owned(),
+        value: value.to_owned(),
+        reason: e.to_string(),
+    })
+}

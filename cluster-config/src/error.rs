@@ -1,0 +1,101 @@
+//! Errors returned while loading, overriding and validating a cluster configuration.
+
+use std::path::PathBuf;
+
+/// Why a configuration was rejected. `validate` reports the first problem it finds, in the order
+/// the variants are listed for [`ClusterConfig::validate`](crate::ClusterConfig::validate).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Returned by [`ClusterConfig::load`](crate::ClusterConfig::load) when the file cannot be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Io {
+        /// The file that was to be read.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Returned by `from_toml_str`/`load` for malformed TOML, a wrong type, a missing required
+    /// key or an unknown key. Carries the parser's message (with line and column).
+    #[error("invalid config: {0}")]
+    Parse(String),
+    /// Returned by [`ClusterConfig::to_toml_string`](crate::ClusterConfig::to_toml_string) if the
+    /// TOML serialiser refuses the value. Not expected for this plain-data type; an error rather
+    /// than a panic so callers writing files need no special case.
+    #[error("cannot serialise config: {0}")]
+    Serialize(String),
+    /// Returned by `apply_env_overrides` when a known `ORDERSTORE_*` variable does not parse.
+    #[error("environment variable {var}={value:?} is invalid: {reason}")]
+    Env {
+        /// The variable name.
+        var: String,
+        /// Its raw value.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// `cluster_name` is not a label (1-63 characters of `[a-z0-9-]`).
+    #[error("cluster_name {0:?} must be 1-63 characters of [a-z0-9-]")]
+    BadClusterName(String),
+    /// `initial_shards` is outside `1..=MAX_INITIAL_SHARDS`.
+    #[error("initial_shards = {0} is outside 1..={max}", max = crate::MAX_INITIAL_SHARDS)]
+    BadShardCount(u32),
+    /// `replication_factor` is 0.
+    #[error("replication_factor = {0} must be at least 1")]
+    BadReplicationFactor(u32),
+    /// `default_region` is not a label (1-63 characters of `[a-z0-9-]`).
+    #[error("default_region {0:?} must be 1-63 characters of [a-z0-9-]")]
+    BadDefaultRegion(String),
+    /// `idempotency_ttl_secs` is 0.
+    #[error("idempotency_ttl_secs = {0} must be at least 1")]
+    BadTtl(u64),
+    /// The raft timers break `0 < heartbeat_interval_ms < election_timeout_min_ms <
+    /// election_timeout_max_ms` (heartbeats must fit well inside an election timeout, and the
+    /// timeout is drawn from a non-empty range).
+    #[error(
+        "raft timers must satisfy 0 < heartbeat ({heartbeat_ms} ms) < election min \
+         ({election_min_ms} ms) < election max ({election_max_ms} ms)"
+    )]
+    BadRaftTimeouts {
+        /// `raft.heartbeat_interval_ms`.
+        heartbeat_ms: u64,
+        /// `raft.election_timeout_min_ms`.
+        election_min_ms: u64,
+        /// `raft.election_timeout_max_ms`.
+        election_max_ms: u64,
+    },
+    /// `raft.snapshot_logs_since_last` is 0 (a snapshot after every entry).
+    #[error("raft.snapshot_logs_since_last = {0} must be at least 1")]
+    BadSnapshotThreshold(u64),
+    /// The `[[nodes]]` list is empty.
+    #[error("the config lists no nodes")]
+    NoNodes,
+    /// A node has id 0 (reserved: Raft node ids start at 1).
+    #[error("node id 0 is reserved; node ids start at 1")]
+    ZeroNodeId,
+    /// Two nodes share an id.
+    #[error("node id {0} is used by more than one node")]
+    DuplicateNodeId(u64),
+    /// An address is not a socket address (`ip:port`, IPv6 as `[::1]:port`).
+    #[error("node {node}: {field} {addr:?} is not an ip:port socket address")]
+    BadAddr {
+        /// The node's id.
+        node: u64,
+        /// `grpc_addr` or `status_addr`.
+        field: &'static str,
+        /// The rejected value.
+        addr: String,
+    },
+    /// The same socket address is used twice (by two nodes, or by one node's gRPC and status port).
+    #[error("address {0} is used more than once")]
+    DuplicateAddr(String),
+    /// A node's region or zone is not a label (1-63 characters of `[a-z0-9-]`).
+    #[error("node {node}: {label} {value:?} must be 1-63 characters of [a-z0-9-]")]
+    BadLabel {
+        /// The node's id.
+        node: u64,
+        /// `region` or `zone`.
+        label: &'static str,
+        /// The rejected value.
+        value: String,
+    },
+}

@@ -1,0 +1,57 @@
+//! Typed configuration of an orderstore cluster: what the nodes are, where they listen, how they are
+//! labelled for placement, and the Raft and sharding knobs they share.
+//!
+//! A cluster is described by one TOML file (reference: `CONFIG.md` next to this crate's
+//! `Cargo.toml`) that every node and the `orderctl` CLI read. The crate owns parsing, `ORDERSTORE_*`
+//! environment overrides and validation; it does no network I/O, and the only file access is
+//! [`ClusterConfig::load`]. The usual sequence for a process is:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), cluster_config::ConfigError> {
+//! let mut config = cluster_config::ClusterConfig::load("cluster.toml")?;
+//! config.apply_env_overrides(std::env::vars())?;
+//! config.validate()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - `cluster_config`: [`ClusterConfig`], the whole file: parse, load, serialise, validate.
+//! - `node_config`: [`NodeConfig`], one `[[nodes]]` entry: id, addresses, placement labels.
+//! - `raft_config`: [`RaftConfig`], the `[raft]` table: heartbeat, election and snapshot settings.
+//! - `env_override`: [`ClusterConfig::apply_env_overrides`] and the [`ENV_OVERRIDES`] it knows.
+//! - `error`: [`ConfigError`], every way a configuration can be rejected.
+
+mod cluster_config;
+mod env_override;
+mod error;
+mod node_config;
+mod raft_config;
+
+pub use cluster_config::{ClusterConfig, MAX_INITIAL_SHARDS};
+pub use env_override::ENV_OVERRIDES;
+pub use error::ConfigError;
+pub use node_config::NodeConfig;
+pub use raft_config::RaftConfig;
+
+/// Whether `value` is a valid region/zone/cluster label: 1 to 63 characters from `[a-z0-9-]`.
+pub(crate) fn is_valid_label(value: &str) -> bool {
+    (1..=63).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_label;
+
+    #[test]
+    fn labels() {
+        for ok in ["a", "z1", "eu-west-1", "0", &"a".repeat(63)] {
+            assert!(is_valid_label(ok), "{ok:?}");
+        }
+        for bad in ["", "EU", "eu_west", "eu west", "zé", &"a".repeat(64)] {
+            assert!(!is_valid_label(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,624 @@
+//! Scenario tests of the cluster configuration: parsing, defaults, every validation error,
+//! environment overrides, the TOML round trip, and that `CONFIG.md` documents every key.
+
+use cluster_config::{ClusterConfig, ConfigError, ENV_OVERRIDES, NodeConfig, RaftConfig};
+use proptest::prelude::*;
+
+const THREE_NODES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/three-nodes.toml");
+const CONFIG_MD: &str = include_str!("../CONFIG.md");
+
+fn node(id: u64) -> NodeConfig {
+    NodeConfig {
+        id,
+        grpc_addr: format!("127.0.0.1:{}", 7000 + id),
+        status_addr: format!("127.0.0.1:{}", 8000 + id),
+        region: "local".into(),
+        zone: format!("z{id}"),
+        host: String::new(),
+    }
+}
+
+/// A valid three-node config with default settings.
+fn valid() -> ClusterConfig {
+    ClusterConfig {
+        nodes: (1..=3).map(node).collect(),
+        ..ClusterConfig::default()
+    }
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The example file with every key set parses to exactly those values and validates.
+#[test]
+fn full_example_file_parses() {
+    let config = ClusterConfig::load(THREE_NODES).expect("example parses");
+    assert_eq!(config.cluster_name, "local");
+    assert_eq!(config.initial_shards, 16);
+    assert_eq!(config.replication_factor, 3);
+    assert_eq!(config.default_region, "eu-west");
+    assert_eq!(config.idempotency_ttl_secs, 3600);
+    assert_eq!(
+        config.raft,
+        RaftConfig {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 900,
+            snapshot_logs_since_last: 10_000,
+            max_in_snapshot_log_to_keep: 2000,
+        }
+    );
+    assert_eq!(config.nodes.len(), 3);
+    let n1 = config.node(1).expect("node 1");
+    assert_eq!(
+        (n1.region.as_str(), n1.zone.as_str(), n1.host()),
+        ("eu-west", "z1", Some("rack1-a"))
+    );
+    assert_eq!(config.node(2).and_then(NodeConfig::host), None);
+    assert_eq!(
+        config.node(3).and_then(NodeConfig::host),
+        None,
+        "empty host means unset"
+    );
+    let n3 = config.node(3).expect("node 3");
+    assert_eq!(n3.grpc_socket_addr().expect("ipv6 parses").port(), 7003);
+    assert!(config.node(4).is_none());
+    config.validate().expect("example is valid");
+}
+
+/// A file with only node ids and addresses gets every documented default.
+#[test]
+fn minimal_file_takes_defaults() {
+    let config = ClusterConfig::from_toml_str(
+        r#"
+        [[nodes]]
+        id = 1
+        grpc_addr = "127.0.0.1:7001"
+        status_addr = "127.0.0.1:8001"
+        "#,
+    )
+    .expect("minimal file parses");
+    assert_eq!(config.cluster_name, "orderstore");
+    assert_eq!(config.initial_shards, 8);
+    assert_eq!(config.replication_factor, 3);
+    assert_eq!(
+        config.effective_replication_factor(),
+        1,
+        "capped by the single node"
+    );
+    assert_eq!(config.default_region, "local");
+    assert_eq!(config.idempotency_ttl_secs, 86_400);
+    assert_eq!(config.raft, RaftConfig::default());
+    assert_eq!(
+        (
+            config.raft.heartbeat_interval_ms,
+            config.raft.election_timeout_min_ms
+        ),
+        (250, 1000)
+    );
+    assert_eq!(
+        (
+            config.raft.election_timeout_max_ms,
+            config.raft.snapshot_logs_since_last,
+            config.raft.max_in_snapshot_log_to_keep
+        ),
+        (2000, 5000, 1000)
+    );
+    let n = &config.nodes[0];
+    assert_eq!(
+        (n.region.as_str(), n.zone.as_str(), n.host()),
+        ("local", "z1", None)
+    );
+    config.validate().expect("defaults are valid");
+
+    let empty = ClusterConfig::from_toml_str("").expect("empty file parses");
+    assert_eq!(empty, ClusterConfig::default());
+    assert!(matches!(empty.validate(), Err(ConfigError::NoNodes)));
+}
+
+#[test]
+fn effective_replication_factor_is_capped_by_nodes() {
+    let mut config = valid();
+    assert_eq!(config.effective_replication_factor(), 3);
+    config.replication_factor = 5;
+    assert_eq!(config.effective_replication_factor(), 3);
+    config.replication_factor = 2;
+    assert_eq!(config.effective_replication_factor(), 2);
+    config.nodes.clear();
+    assert_eq!(config.effective_replication_factor(), 0);
+}
+
+/// Malformed files are Parse errors: bad syntax, wrong types, missing required keys, unknown keys
+/// at every level.
+#[test]
+fn parse_errors() {
+    let node = "[[nodes]]\nid = 1\ngrpc_addr = \"127.0.0.1:1\"\nstatus_addr = \"127.0.0.1:2\"\n";
+    let cases = [
+        ("syntax", "cluster_name = ".to_string()),
+        ("wrong type", "initial_shards = \"eight\"".to_string()),
+        ("negative into u32", "initial_shards = -1".to_string()),
+        ("unknown top-level key", "replication = 3".to_string()),
+        ("unknown raft key", "[raft]\nheartbeat_ms = 10".to_string()),
+        ("unknown node key", format!("{node}zones = \"z1\"")),
+        (
+            "missing node id",
+            "[[nodes]]\ngrpc_addr = \"a\"\nstatus_addr = \"b\"".to_string(),
+        ),
+        (
+            "missing status addr",
+            "[[nodes]]\nid = 1\ngrpc_addr = \"a\"".to_string(),
+        ),
+    ];
+    for (name, text) in cases {
+        match ClusterConfig::from_toml_str(&text) {
+            Err(ConfigError::Parse(msg)) => assert!(!msg.is_empty(), "{name}"),
+            other => panic!("case {name}: expected Parse error, got {other:?}"),
+        }
+    }
+    let err = ClusterConfig::from_toml_str("replication = 3").expect_err("unknown key");
+    assert!(
+        err.to_string().contains("replication"),
+        "message names the key: {err}"
+    );
+}
+
+#[test]
+fn load_reports_missing_file_and_bad_content() {
+    let missing = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/does-not-exist.toml");
+    match ClusterConfig::load(missing) {
+        Err(ConfigError::Io { path, source }) => {
+            assert!(path.ends_with("does-not-exist.toml"));
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected Io error, got {other:?}"),
+    }
+    // A file that is not TOML (this test's own source): the message carries the path.
+    let not_toml = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config.rs");
+    let err = ClusterConfig::load(not_toml).expect_err("Rust is not TOML");
+    assert!(
+        matches!(&err, ConfigError::Parse(m) if m.contains("config.rs")),
+        "{err}"
+    );
+}
+
+/// One row per validation rule: a change that breaks a valid config, and the error it must give.
+#[test]
+fn each_validation_rule_has_its_error() {
+    type Breaker = fn(&mut ClusterConfig);
+    type Check = fn(&ConfigError) -> bool;
+    let cases: Vec<(&str, Breaker, Check)> = vec![
+        (
+            "empty cluster name",
+            |c| c.cluster_name.clear(),
+            |e| matches!(e, ConfigError::BadClusterName(v) if v.is_empty()),
+        ),
+        (
+            "uppercase cluster name",
+            |c| c.cluster_name = "Prod".into(),
+            |e| matches!(e, ConfigError::BadClusterName(v) if v == "Prod"),
+        ),
+        (
+            "zero shards",
+            |c| c.initial_shards = 0,
+            |e| matches!(e, ConfigError::BadShardCount(0)),
+        ),
+        (
+            "too many shards",
+            |c| c.initial_shards = 4097,
+            |e| matches!(e, ConfigError::BadShardCount(4097)),
+        ),
+        (
+            "zero rf",
+            |c| c.replication_factor = 0,
+            |e| matches!(e, ConfigError::BadReplicationFactor(0)),
+        ),
+        (
+            "bad default region",
+            |c| c.default_region = "eu_west".into(),
+            |e| matches!(e, ConfigError::BadDefaultRegion(v) if v == "eu_west"),
+        ),
+        (
+            "zero ttl",
+            |c| c.idempotency_ttl_secs = 0,
+            |e| matches!(e, ConfigError::BadTtl(0)),
+        ),
+        (
+            "zero heartbeat",
+            |c| c.raft.heartbeat_interval_ms = 0,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadRaftTimeouts {
+                        heartbeat_ms: 0,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "heartbeat = election min",
+            |c| c.raft.heartbeat_interval_ms = 1000,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadRaftTimeouts {
+                        heartbeat_ms: 1000,
+                        election_min_ms: 1000,
+                        election_max_ms: 2000
+                    }
+                )
+            },
+        ),
+        (
+            "election min = max",
+            |c| c.raft.election_timeout_max_ms = 1000,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadRaftTimeouts {
+                        election_max_ms: 1000,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "election min > max",
+            |c| c.raft.election_timeout_min_ms = 3000,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadRaftTimeouts {
+                        election_min_ms: 3000,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "zero snapshot threshold",
+            |c| c.raft.snapshot_logs_since_last = 0,
+            |e| matches!(e, ConfigError::BadSnapshotThreshold(0)),
+        ),
+        (
+            "no nodes",
+            |c| c.nodes.clear(),
+            |e| matches!(e, ConfigError::NoNodes),
+        ),
+        (
+            "zero node id",
+            |c| c.nodes[1].id = 0,
+            |e| matches!(e, ConfigError::ZeroNodeId),
+        ),
+        (
+            "duplicate node id",
+            |c| c.nodes[2].id = 1,
+            |e| matches!(e, ConfigError::DuplicateNodeId(1)),
+        ),
+        (
+            "host name grpc addr",
+            |c| c.nodes[1].grpc_addr = "node2:7002".into(),
+            |e| matches!(e, ConfigError::BadAddr { node: 2, field: "grpc_addr", addr } if addr == "node2:7002"),
+        ),
+        (
+            "status addr without port",
+            |c| c.nodes[0].status_addr = "127.0.0.1".into(),
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadAddr {
+                        node: 1,
+                        field: "status_addr",
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "two nodes same grpc addr",
+            |c| c.nodes[2].grpc_addr = c.nodes[0].grpc_addr.clone(),
+            |e| matches!(e, ConfigError::DuplicateAddr(a) if a == "127.0.0.1:7001"),
+        ),
+        (
+            "grpc addr = status addr",
+            |c| c.nodes[0].status_addr = c.nodes[0].grpc_addr.clone(),
+            |e| matches!(e, ConfigError::DuplicateAddr(a) if a == "127.0.0.1:7001"),
+        ),
+        (
+            "same addr spelled differently",
+            |c| c.nodes[1].status_addr = "127.0.0.1:08001".into(),
+            |e| matches!(e, ConfigError::DuplicateAddr(a) if a == "127.0.0.1:8001"),
+        ),
+        (
+            "empty zone",
+            |c| c.nodes[1].zone.clear(),
+            |e| matches!(e, ConfigError::BadLabel { node: 2, label: "zone", value } if value.is_empty()),
+        ),
+        (
+            "region with space",
+            |c| c.nodes[2].region = "eu west".into(),
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadLabel {
+                        node: 3,
+                        label: "region",
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "64-char zone",
+            |c| c.nodes[0].zone = "z".repeat(64),
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadLabel {
+                        node: 1,
+                        label: "zone",
+                        ..
+                    }
+                )
+            },
+        ),
+    ];
+    valid().validate().expect("the base config is valid");
+    for (name, breaker, check) in cases {
+        let mut config = valid();
+        breaker(&mut config);
+        match config.validate() {
+            Err(err) => assert!(check(&err), "case {name}: unexpected error {err:?}"),
+            Ok(()) => panic!("case {name}: validated"),
+        }
+    }
+    // The edges of the accepted ranges are accepted.
+    let mut edge = valid();
+    edge.initial_shards = 4096;
+    edge.cluster_name = "a".repeat(63);
+    edge.nodes[0].zone = "zone-0-9".into();
+    edge.idempotency_ttl_secs = 1;
+    edge.raft.heartbeat_interval_ms = 1;
+    edge.raft.election_timeout_min_ms = 2;
+    edge.raft.election_timeout_max_ms = 3;
+    edge.validate().expect("edge values are valid");
+}
+
+/// Every documented variable overrides its key; unrelated variables are ignored.
+#[test]
+fn env_overrides_apply() {
+    let mut config = valid();
+    config
+        .apply_env_overrides(vars(&[
+            ("PATH", "/usr/bin"),
+            ("ORDERSTORE_NODE_ID", "7"), // another component's variable: ignored
+            ("ORDERSTORE_CLUSTER_NAME", "staging"),
+            ("ORDERSTORE_INITIAL_SHARDS", "64"),
+            ("ORDERSTORE_REPLICATION_FACTOR", " 5 "),
+            ("ORDERSTORE_DEFAULT_REGION", "us-east"),
+            ("ORDERSTORE_IDEMPOTENCY_TTL_SECS", "600"),
+            ("ORDERSTORE_RAFT_HEARTBEAT_INTERVAL_MS", "50"),
+            ("ORDERSTORE_RAFT_ELECTION_TIMEOUT_MIN_MS", "300"),
+            ("ORDERSTORE_RAFT_ELECTION_TIMEOUT_MAX_MS", "600"),
+            ("ORDERSTORE_RAFT_SNAPSHOT_LOGS_SINCE_LAST", "100"),
+            ("ORDERSTORE_RAFT_MAX_IN_SNAPSHOT_LOG_TO_KEEP", "10"),
+        ]))
+        .expect("all values parse");
+    let expected = ClusterConfig {
+        cluster_name: "staging".into(),
+        initial_shards: 64,
+        replication_factor: 5,
+        default_region: "us-east".into(),
+        idempotency_ttl_secs: 600,
+        raft: RaftConfig {
+            heartbeat_interval_ms: 50,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            snapshot_logs_since_last: 100,
+            max_in_snapshot_log_to_keep: 10,
+        },
+        nodes: valid().nodes,
+    };
+    assert_eq!(config, expected);
+    config.validate().expect("overridden config is valid");
+}
+
+/// A bad value is a typed error naming the variable, and nothing is applied, not even the
+/// good variables that came before it.
+#[test]
+fn env_override_bad_value_changes_nothing() {
+    let mut config = valid();
+    let before = config.clone();
+    let err = config
+        .apply_env_overrides(vars(&[
+            ("ORDERSTORE_CLUSTER_NAME", "staging"),
+            ("ORDERSTORE_INITIAL_SHARDS", "lots"),
+        ]))
+        .expect_err("'lots' is not a number");
+    match &err {
+        ConfigError::Env { var, value, reason } => {
+            assert_eq!(var, "ORDERSTORE_INITIAL_SHARDS");
+            assert_eq!(value, "lots");
+            assert!(!reason.is_empty());
+        }
+        other => panic!("expected Env error, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains("ORDERSTORE_INITIAL_SHARDS"),
+        "{err}"
+    );
+    assert_eq!(config, before);
+
+    for (var, value) in [
+        ("ORDERSTORE_REPLICATION_FACTOR", "-1"),
+        ("ORDERSTORE_IDEMPOTENCY_TTL_SECS", ""),
+        ("ORDERSTORE_RAFT_HEARTBEAT_INTERVAL_MS", "1.5"),
+        ("ORDERSTORE_INITIAL_SHARDS", "4294967296"), // u32::MAX + 1
+    ] {
+        let err = config
+            .apply_env_overrides(vars(&[(var, value)]))
+            .expect_err(value);
+        assert!(
+            matches!(&err, ConfigError::Env { var: v, .. } if v == var),
+            "{err:?}"
+        );
+    }
+    assert_eq!(config, before);
+
+    // A value that parses but is invalid is caught by validate, not by the override.
+    config
+        .apply_env_overrides(vars(&[("ORDERSTORE_INITIAL_SHARDS", "0")]))
+        .expect("parses");
+    assert!(matches!(
+        config.validate(),
+        Err(ConfigError::BadShardCount(0))
+    ));
+}
+
+/// to_toml_string output reads back to an equal config, for the example file and for defaults.
+#[test]
+fn toml_round_trip() {
+    for config in [
+        ClusterConfig::load(THREE_NODES).expect("example parses"),
+        valid(),
+    ] {
+        let text = config.to_toml_string().expect("serialisable");
+        let back = ClusterConfig::from_toml_str(&text).expect("own output parses");
+        assert_eq!(back, config, "round trip of:\n{text}");
+    }
+    let text = valid().to_toml_string().expect("serialisable");
+    assert!(!text.contains("host"), "unset host is omitted:\n{text}");
+    assert!(
+        text.contains("[raft]") && text.contains("[[nodes]]"),
+        "{text}"
+    );
+}
+
+/// Values above i64::MAX (the TOML standard's limit, reachable only through env overrides) still
+/// round-trip through this crate instead of producing an unreadable file.
+#[test]
+fn round_trip_beyond_i64() {
+    let mut config = valid();
+    let max = u64::MAX.to_string();
+    config
+        .apply_env_overrides(vars(&[("ORDERSTORE_IDEMPOTENCY_TTL_SECS", max.as_str())]))
+        .expect("u64::MAX parses");
+    let text = config.to_toml_string().expect("serialisable");
+    assert_eq!(
+        ClusterConfig::from_toml_str(&text).expect("reads back"),
+        config
+    );
+}
+
+/// CONFIG.md stays in step with the code: every key, every override variable, and its example
+/// parses and validates.
+#[test]
+fn config_reference_documents_everything() {
+    let keys = toml::Value::try_from(ClusterConfig::load(THREE_NODES).expect("parses"))
+        .expect("serialisable");
+    let table = keys.as_table().expect("a config serialises to a table");
+    let mut documented = Vec::new();
+    for (key, value) in table {
+        documented.push(key.clone());
+        match value {
+            toml::Value::Table(raft) => documented.extend(raft.keys().cloned()),
+            toml::Value::Array(nodes) => {
+                for node in nodes.iter().filter_map(toml::Value::as_table) {
+                    documented.extend(node.keys().cloned());
+                }
+            }
+            _ => {}
+        }
+    }
+    for key in documented {
+        let spellings = [
+            format!("`{key}`"),
+            format!("`[{key}]`"),
+            format!("`[[{key}]]`"),
+        ];
+        assert!(
+            spellings.iter().any(|s| CONFIG_MD.contains(s.as_str())),
+            "CONFIG.md does not document `{key}`"
+        );
+    }
+    for (var, key) in ENV_OVERRIDES {
+        let leaf = key.rsplit('.').next().unwrap_or(key);
+        let row = CONFIG_MD
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{leaf}`")))
+            .unwrap_or_else(|| panic!("CONFIG.md has no row for `{leaf}`"));
+        assert!(
+            row.contains(var),
+            "CONFIG.md row for `{leaf}` does not name {var}"
+        );
+    }
+    let example = CONFIG_MD
+        .split("```toml")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("CONFIG.md has a toml example");
+    let config = ClusterConfig::from_toml_str(example).expect("CONFIG.md example parses");
+    config.validate().expect("CONFIG.md example is valid");
+}
+
+fn label() -> impl Strategy<Value = String> {
+    "[a-z0-9-]{1,12}"
+}
+
+fn arb_config() -> impl Strategy<Value = ClusterConfig> {
+    let node = (1u64..1000, label(), label(), "[a-z0-9.-]{0,8}");
+    (
+        (label(), 1u32..=4096, 1u32..=7, label(), 1u64..=u64::MAX),
+        (
+            1u64..100,
+            100u64..1000,
+            1000u64..5000,
+            1u64..100_000,
+            0u64..100_000,
+        ),
+        proptest::collection::vec(node, 0..6),
+    )
+        .prop_map(
+            |((name, shards, rf, region, ttl), (hb, emin, emax, snap, keep), nodes)| {
+                ClusterConfig {
+                    cluster_name: name,
+                    initial_shards: shards,
+                    replication_factor: rf,
+                    default_region: region,
+                    idempotency_ttl_secs: ttl,
+                    raft: RaftConfig {
+                        heartbeat_interval_ms: hb,
+                        election_timeout_min_ms: emin,
+                        election_timeout_max_ms: emax,
+                        snapshot_logs_since_last: snap,
+                        max_in_snapshot_log_to_keep: keep,
+                    },
+                    nodes: nodes
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (id, region, zone, host))| NodeConfig {
+                            id,
+                            grpc_addr: format!("10.0.0.{i}:7001"),
+                            status_addr: format!("10.0.0.{i}:8001"),
+                            region,
+                            zone,
+                            host,
+                        })
+                        .collect(),
+                }
+            },
+        )
+}
+
+proptest! {
+    /// Any config survives to_toml_string -> from_toml_str unchanged.
+    #[test]
+    fn round_trip_any_config(config in arb_config()) {
+        let text = config.to_toml_string().expect("serialisable");
+        prop_assert_eq!(ClusterConfig::from_toml_str(&text).expect("own output parses"), config);
+    }
+}

@@ -1,0 +1,34 @@
+//! `orderd`, the orderstore node: one process hosting many Raft-replicated shard replicas over
+//! a single RocksDB, serving the order API over gRPC.
+//!
+//! A request reaches any node; the node hashes the order id to its shard with the shard map
+//! ([`shard_router`]), proposes writes through the shard's openraft instance (or redirects to the
+//! leader), and the shard's state machine applies them with the pure order rules of [`order`].
+//! Log appends of all shards are group-committed (one WAL fsync for many shards); every stored
+//! record carries a crc32 checked on read.
+//!
+//! # Layout
+//! - [`order`]: the pure order aggregate (state regions, transitions, limits).
+//! - [`types`]: openraft type configuration and the commands in a shard's log.
+//! - [`storage`]: RocksDB engine, key layout, checksummed codec, group commit, log store, state
+//!   machine.
+//! - [`host`]: the multi-raft host (one openraft instance per local shard replica).
+//! - [`transport`]: node-to-node Raft RPCs, one gRPC connection per node pair.
+//! - [`service`]: client-facing gRPC services and typed errors.
+//! - [`status`]: HTTP `/metrics`, `/livez`, `/readyz`.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`server`]: `run(options, listeners, shutdown)`, the whole node.
+
+pub mod host;
+pub mod metrics;
+pub mod order;
+pub mod server;
+pub mod service;
+pub mod status;
+pub mod storage;
+pub mod transport;
+pub mod types;
+
+pub use server::NodeOptions;
+pub use server::Shutdown;
+pub use server::run;

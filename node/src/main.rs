@@ -1,0 +1,88 @@
+//! `orderd`: runs one orderstore node from the cluster configuration.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use clap::ValueEnum;
+use cluster_config::ClusterConfig;
+use orderstore_node::NodeOptions;
+use orderstore_node::Shutdown;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// orderd: an orderstore node.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Cluster configuration (TOML); ORDERSTORE_* environment variables override it.
+    #[arg(long, env = "ORDERD_CONFIG")]
+    config: PathBuf,
+    /// This node's id in the configuration.
+    #[arg(long, env = "ORDERD_NODE_ID")]
+    node_id: u64,
+    /// Data directory (RocksDB lives here).
+    #[arg(long, env = "ORDERD_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Log output format.
+    #[arg(long, value_enum, default_value = "text", env = "ORDERD_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("ORDERD_LOG").unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    let mut config = ClusterConfig::load(&args.config)?;
+    config.apply_env_overrides(std::env::vars())?;
+    config.validate()?;
+    let node = config
+        .node(args.node_id)
+        .ok_or_else(|| anyhow::anyhow!("node {} is not in {}", args.node_id, args.config.display()))?
+        .clone();
+    let grpc = TcpListener::bind(&node.grpc_addr).await?;
+    let status = TcpListener::bind(&node.status_addr).await?;
+    let (shutdown, rx) = Shutdown::new();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("signal received");
+        shutdown.trigger();
+    });
+    orderstore_node::run(NodeOptions { node_id: args.node_id, config, data_dir: args.data_dir }, grpc, status, rx).await?;
+    Ok(())
+}

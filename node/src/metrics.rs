@@ -1,0 +1,157 @@
+//! Prometheus metrics of one node, served as text on the status port's `/metrics`.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::histogram::exponential_buckets;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardLabels {
+    pub shard: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProposalLabels {
+    pub shard: String,
+    /// `ok`, `rejected` (state machine refused), `not_leader`, `error`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabels {
+    pub method: String,
+    /// gRPC status code name, `OK` on success.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub method: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~3.3 s
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 17))
+}
+
+fn batch_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 12))
+}
+
+/// Every metric of a node. Clone freely: clones share the same counters.
+#[derive(Clone)]
+pub struct NodeMetrics {
+    inner: Arc<MetricsInner>,
+}
+
+pub struct MetricsInner {
+    registry: Registry,
+    /// 1 when this node leads the shard.
+    pub shard_is_leader: Family<ShardLabels, Gauge>,
+    pub shard_term: Family<ShardLabels, Gauge>,
+    pub shard_applied_index: Family<ShardLabels, Gauge>,
+    pub proposals: Family<ProposalLabels, Counter>,
+    pub apply_latency: Family<ShardLabels, Histogram, fn() -> Histogram>,
+    pub fsync_latency: Histogram,
+    pub fsync_batch_size: Histogram,
+    pub fsync_errors: Counter,
+    pub rpc_requests: Family<RpcLabels, Counter>,
+    pub rpc_latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    pub raft_rpc_sent: Family<RpcLabels, Counter>,
+}
+
+impl Default for NodeMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NodeMetrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("orderstore");
+        let shard_is_leader = Family::<ShardLabels, Gauge>::default();
+        let shard_term = Family::<ShardLabels, Gauge>::default();
+        let shard_applied_index = Family::<ShardLabels, Gauge>::default();
+        let proposals = Family::<ProposalLabels, Counter>::default();
+        let apply_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let fsync_latency = latency_histogram();
+        let fsync_batch_size = batch_histogram();
+        let fsync_errors = Counter::default();
+        let rpc_requests = Family::<RpcLabels, Counter>::default();
+        let rpc_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let raft_rpc_sent = Family::<RpcLabels, Counter>::default();
+        registry.register("shard_is_leader", "1 when this node leads the shard", shard_is_leader.clone());
+        registry.register("shard_term", "Current Raft term of the shard replica", shard_term.clone());
+        registry.register("shard_applied_index", "Last applied log index of the shard replica", shard_applied_index.clone());
+        registry.register("proposals", "Commands proposed to shards, by result", proposals.clone());
+        registry.register("apply_latency_seconds", "Time to apply one entry to the state machine", apply_latency.clone());
+        registry.register("fsync_latency_seconds", "WAL sync latency of the group committer", fsync_latency.clone());
+        registry.register("fsync_batch_size", "Log appends made durable by one WAL sync", fsync_batch_size.clone());
+        registry.register("fsync_errors", "Failed WAL syncs", fsync_errors.clone());
+        registry.register("rpc_requests", "Client gRPC requests, by method and status code", rpc_requests.clone());
+        registry.register("rpc_latency_seconds", "Client gRPC latency by method", rpc_latency.clone());
+        registry.register("raft_rpc_sent", "Raft RPCs sent to peers, by kind and outcome", raft_rpc_sent.clone());
+        Self {
+            inner: Arc::new(MetricsInner {
+                registry,
+                shard_is_leader,
+                shard_term,
+                shard_applied_index,
+                proposals,
+                apply_latency,
+                fsync_latency,
+                fsync_batch_size,
+                fsync_errors,
+                rpc_requests,
+                rpc_latency,
+                raft_rpc_sent,
+            }),
+        }
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)
+            .expect("encoding metrics into a String");
+        out
+    }
+
+    pub fn observe_fsync(&self, took: Duration, batch: usize) {
+        self.fsync_latency.observe(took.as_secs_f64());
+        self.fsync_batch_size.observe(batch as f64);
+    }
+
+    pub fn observe_apply(&self, shard: u64, took: Duration) {
+        self.apply_latency.get_or_create(&ShardLabels { shard: shard.to_string() }).observe(took.as_secs_f64());
+    }
+
+    pub fn proposal(&self, shard: u64, result: &str) {
+        self.proposals.get_or_create(&ProposalLabels { shard: shard.to_string(), result: result.to_string() }).inc();
+    }
+
+    pub fn rpc(&self, method: &str, code: tonic::Code, took: Duration) {
+        let code = if code == tonic::Code::Ok { "OK".to_string() } else { format!("{code:?}") };
+        self.rpc_requests.get_or_create(&RpcLabels { method: method.to_string(), code }).inc();
+        self.rpc_latency.get_or_create(&MethodLabels { method: method.to_string() }).observe(took.as_secs_f64());
+    }
+
+    pub fn raft_rpc(&self, kind: &str, outcome: &str) {
+        self.raft_rpc_sent.get_or_create(&RpcLabels { method: kind.to_string(), code: outcome.to_string() }).inc();
+    }
+}
+
+impl Deref for NodeMetrics {
+    type Target = MetricsInner;
+    fn deref(&self) -> &MetricsInner {
+        &self.inner
+    }
+}

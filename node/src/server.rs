@@ -1,0 +1,134 @@
+//! Running a node: storage, the multi-raft host, the gRPC server and the status port, all tied
+//! to one shutdown signal. `run` takes already-bound listeners so tests can use port 0.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cluster_config::ClusterConfig;
+use orderstore_proto::v1::cluster_admin_server::ClusterAdminServer;
+use orderstore_proto::v1::order_service_server::OrderServiceServer;
+use orderstore_proto::v1::raft_transport_server::RaftTransportServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::host::ShardHost;
+use crate::metrics::NodeMetrics;
+use crate::order::Limits;
+use crate::service::AdminApi;
+use crate::service::OrderApi;
+use crate::status;
+use crate::storage::Engine;
+use crate::storage::StateMachineConfig;
+use crate::transport::MAX_RAFT_MESSAGE_BYTES;
+use crate::transport::PeerRouter;
+use crate::transport::RaftTransportService;
+use crate::transport::TransportTimeouts;
+use crate::types::NodeId;
+
+/// Largest client request/response.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// What one node needs to run.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub node_id: NodeId,
+    pub config: ClusterConfig,
+    /// Directory of the node's RocksDB (created if missing).
+    pub data_dir: PathBuf,
+}
+
+/// Why a node failed to start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("storage: {0}")]
+    Storage(#[from] std::io::Error),
+    #[error(transparent)]
+    Host(#[from] crate::host::HostError),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A signal that starts the node's shutdown when sent (or dropped).
+pub struct Shutdown(watch::Sender<bool>);
+
+impl Shutdown {
+    pub fn new() -> (Self, watch::Receiver<bool>) {
+        let (tx, rx) = watch::channel(false);
+        (Self(tx), rx)
+    }
+
+    pub fn trigger(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+async fn wait_for(mut rx: watch::Receiver<bool>) {
+    // Either the flag is set or the sender is gone: both mean stop.
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// Runs a node until `shutdown` fires, then stops the servers and every Raft instance.
+///
+/// `grpc` serves the client API and the peer Raft transport; `status` serves HTTP status.
+pub async fn run(
+    opts: NodeOptions,
+    grpc: TcpListener,
+    status_listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), NodeError> {
+    let metrics = NodeMetrics::new();
+    let engine = Engine::open(&opts.data_dir, metrics.clone())?;
+    let peers = opts
+        .config
+        .nodes
+        .iter()
+        .filter(|n| n.id != opts.node_id)
+        .map(|n| (n.id, n.grpc_addr.clone()))
+        .collect::<Vec<_>>();
+    let router = PeerRouter::new(opts.node_id, peers, TransportTimeouts::default(), metrics.clone())?;
+    let limits = Arc::new(Limits::default());
+    let sm_config = Arc::new(StateMachineConfig {
+        limits: (*limits).clone(),
+        idempotency_ttl_ms: opts.config.idempotency_ttl_secs.saturating_mul(1000),
+    });
+    let host = ShardHost::start(opts.node_id, opts.config.clone(), engine, sm_config, router, metrics).await?;
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<OrderServiceServer<OrderApi>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(orderstore_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+
+    let orders = OrderServiceServer::new(OrderApi::new(host.clone(), limits))
+        .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES);
+    let admin = ClusterAdminServer::new(AdminApi::new(host.clone())?);
+    let raft = RaftTransportServer::new(RaftTransportService::new(host.clone()))
+        .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+
+    tracing::info!(
+        node_id = opts.node_id,
+        grpc = %grpc.local_addr()?,
+        status = %status_listener.local_addr()?,
+        "orderd serving"
+    );
+    let status_task = tokio::spawn(status::serve(status_listener, host.clone(), wait_for(shutdown.clone())));
+    let served = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(orders)
+        .add_service(admin)
+        .add_service(raft)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), wait_for(shutdown))
+        .await;
+    tracing::info!(node_id = opts.node_id, "shutting down");
+    host.shutdown().await;
+    if let Ok(Err(e)) = status_task.await {
+        tracing::warn!(error = %e, "status server");
+    }
+    served?;
+    Ok(())
+}

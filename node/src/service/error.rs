@@ -1,0 +1,135 @@
+//! Client-facing errors and their gRPC mapping.
+//!
+//! Every error becomes a `tonic::Status` whose code follows DESIGN.md ("Faults and bad input")
+//! and whose details hold an encoded [`ErrorDetail`] the SDK acts on (follow a leader hint,
+//! refresh routes, back off, or give up).
+
+use orderstore_proto::v1::ErrorDetail;
+use prost::Message;
+use tonic::Code;
+
+use crate::order::OrderError;
+use crate::order::ValidationError;
+use crate::types::CommandError;
+use crate::types::NodeId;
+use crate::types::ShardId;
+
+/// An API failure, as data.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed or out-of-limit input; nothing was proposed.
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("order {order_id} not found")]
+    NotFound { order_id: String },
+    /// The command does not apply in the order's current state; nothing changed.
+    #[error("cannot {command} order in state {current}: {reason}")]
+    IllegalTransition { command: String, current: String, reason: String },
+    /// `expected_version` did not match.
+    #[error("version conflict: expected {expected}, order is at {actual}")]
+    VersionConflict { expected: u64, actual: u64 },
+    #[error("order {order_id} already exists")]
+    AlreadyExists { order_id: String },
+    #[error("idempotency key {key:?} was already used with a different request")]
+    IdempotencyKeyReused { key: String },
+    /// This replica is not the shard's leader; retry at the hint.
+    #[error("not the leader of shard {shard}")]
+    NotLeader { shard: ShardId, leader: Option<(NodeId, String)> },
+    /// This node carries no replica of the shard; retry at the hint.
+    #[error("shard {shard} is not on this node")]
+    WrongNode { shard: ShardId, hint: Option<(NodeId, String)> },
+    /// This replica's data failed a checksum; it serves nothing until repaired.
+    #[error("shard {shard} is quarantined on this node after a checksum failure")]
+    Quarantined { shard: ShardId },
+    /// Temporarily unable to serve (no quorum, timeout); safe to retry with the same key.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Order(o) => o.into(),
+            CommandError::NotFound { order_id } => ApiError::NotFound { order_id },
+            CommandError::AlreadyExists { order_id } => ApiError::AlreadyExists { order_id },
+            CommandError::IdempotencyKeyReused { key } => ApiError::IdempotencyKeyReused { key },
+        }
+    }
+}
+
+impl From<OrderError> for ApiError {
+    fn from(e: OrderError) -> Self {
+        match e {
+            OrderError::IllegalTransition { command, current, reason, .. } => {
+                ApiError::IllegalTransition { command, current, reason }
+            }
+            OrderError::VersionConflict { expected, actual } => ApiError::VersionConflict { expected, actual },
+            OrderError::Invalid(v) => ApiError::Invalid(v),
+            e @ OrderError::LineOutOfRange { .. } => ApiError::Invalid(ValidationError::new("line", e.to_string())),
+        }
+    }
+}
+
+impl ApiError {
+    /// Machine-readable kind carried in [`ErrorDetail::kind`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::Invalid(_) => "INVALID_ARGUMENT",
+            ApiError::NotFound { .. } => "NOT_FOUND",
+            ApiError::IllegalTransition { .. } => "ILLEGAL_TRANSITION",
+            ApiError::VersionConflict { .. } => "VERSION_CONFLICT",
+            ApiError::AlreadyExists { .. } => "ALREADY_EXISTS",
+            ApiError::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
+            ApiError::NotLeader { .. } => "NOT_LEADER",
+            ApiError::WrongNode { .. } => "WRONG_NODE",
+            ApiError::Quarantined { .. } => "SHARD_QUARANTINED",
+            ApiError::Unavailable(_) => "UNAVAILABLE",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            ApiError::Invalid(_) => Code::InvalidArgument,
+            ApiError::NotFound { .. } => Code::NotFound,
+            ApiError::IllegalTransition { .. } => Code::FailedPrecondition,
+            ApiError::VersionConflict { .. } => Code::Aborted,
+            ApiError::AlreadyExists { .. } | ApiError::IdempotencyKeyReused { .. } => Code::AlreadyExists,
+            ApiError::NotLeader { .. } | ApiError::WrongNode { .. } | ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::Quarantined { .. } => Code::DataLoss,
+            ApiError::Internal(_) => Code::Internal,
+        }
+    }
+
+    fn detail(&self) -> ErrorDetail {
+        let mut d = ErrorDetail { kind: self.kind().to_string(), ..Default::default() };
+        match self {
+            ApiError::Invalid(v) => d.field = v.field.clone(),
+            ApiError::IllegalTransition { current, .. } => d.current_state = current.clone(),
+            ApiError::VersionConflict { actual, .. } => d.current_version = *actual,
+            ApiError::NotLeader { shard, leader: hint } | ApiError::WrongNode { shard, hint } => {
+                d.shard_id = *shard;
+                if let Some((id, addr)) = hint {
+                    d.leader_id = *id;
+                    d.leader_addr = addr.clone();
+                }
+            }
+            ApiError::Quarantined { shard } => d.shard_id = *shard,
+            _ => {}
+        }
+        d
+    }
+
+    /// The gRPC status sent to the client.
+    pub fn to_status(&self) -> tonic::Status {
+        tonic::Status::with_details(self.code(), self.to_string(), self.detail().encode_to_vec().into())
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        e.to_status()
+    }
+}

@@ -1,0 +1,44 @@
+//! The node's HTTP status port: `/metrics` (Prometheus text), `/livez`, `/readyz`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::host::ShardHost;
+
+/// Serves the status endpoints on `listener` until `shutdown` completes.
+///
+/// - `/livez`: 200 while the process runs.
+/// - `/readyz`: 200 when every local shard replica knows its leader, 503 otherwise.
+/// - `/metrics`: Prometheus text exposition of [`crate::metrics::NodeMetrics`].
+pub async fn serve(
+    listener: TcpListener,
+    host: ShardHost,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/livez", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(host);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+async fn readyz(State(host): State<ShardHost>) -> impl IntoResponse {
+    if host.all_shards_have_leader() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "waiting for shard leaders\n")
+    }
+}
+
+async fn metrics(State(host): State<ShardHost>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        host.metrics().encode(),
+    )
+}

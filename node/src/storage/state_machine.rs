@@ -1,0 +1,427 @@
+//! One shard's state machine: orders, their events and idempotency records, in the node's
+//! shared RocksDB.
+//!
+//! Contracts:
+//! - Each applied entry is written as **one** `WriteBatch` holding its effect (order, event,
+//!   event-log pointer, idempotency record) *and* the new applied log id, so after a crash the
+//!   applied id and the data always agree and replay resumes exactly after it.
+//! - Applying is deterministic: the only inputs are the stored state and the command (which
+//!   carries the leader's clock), so every replica computes the same state.
+//! - A snapshot is a consistent RocksDB view of the shard's state range plus the applied id and
+//!   membership read from the same view; it carries a checksum verified before installation.
+
+use std::io;
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::Stream;
+use futures::TryStreamExt;
+use openraft::EntryPayload;
+use openraft::OptionalSend;
+use openraft::RaftSnapshotBuilder;
+use openraft::entry::RaftEntry;
+use openraft::storage::EntryResponder;
+use openraft::storage::RaftStateMachine;
+use rocksdb::Direction;
+use rocksdb::IteratorMode;
+use rocksdb::ReadOptions;
+use rocksdb::WriteBatch;
+use rocksdb::WriteOptions;
+use serde::Deserialize;
+use serde::Serialize;
+
+use super::codec;
+use super::engine::Engine;
+use super::keys;
+use crate::metrics::NodeMetrics;
+use crate::order;
+use crate::order::Limits;
+use crate::order::Order;
+use crate::order::OrderEvent;
+use crate::types::CommandError;
+use crate::types::IdempotencyTag;
+use crate::types::LogId;
+use crate::types::ShardCommand;
+use crate::types::ShardId;
+use crate::types::ShardResponse;
+use crate::types::Snapshot;
+use crate::types::SnapshotData;
+use crate::types::SnapshotMeta;
+use crate::types::StoredMembership;
+use crate::types::TypeConfig;
+
+/// Version of the snapshot payload layout; a node refuses a snapshot of another version.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+
+/// How many expired idempotency records one entry may garbage-collect.
+const IDEMPOTENCY_GC_PER_ENTRY: usize = 32;
+
+/// Settings every replica of a shard must share (they shape applied state).
+#[derive(Debug, Clone)]
+pub struct StateMachineConfig {
+    pub limits: Limits,
+    /// How long an idempotency record answers replays.
+    pub idempotency_ttl_ms: u64,
+}
+
+impl Default for StateMachineConfig {
+    fn default() -> Self {
+        Self { limits: Limits::default(), idempotency_ttl_ms: 24 * 3600 * 1000 }
+    }
+}
+
+/// Applied position of the state machine, stored under the shard's `a` key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct AppliedState {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+}
+
+/// A stored Stripe-style idempotency record: the first response to a key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdempotencyRecord {
+    fingerprint: u64,
+    response: ShardResponse,
+    expires_at_ms: u64,
+}
+
+/// Pointer from the shard's event log to an order event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct EventLogPointer {
+    order_id: String,
+    sequence: u64,
+}
+
+/// What a snapshot carries: the raw (still checksummed) state records of the shard, keyed by
+/// their key without the shard prefix.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SnapshotPayload {
+    pub format_version: u32,
+    pub records: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The snapshot as kept in `raft_meta` under the shard's `s` key.
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+const SNAPSHOT_PAYLOAD_KEY: &[u8] = b"orderstore-snapshot";
+
+/// State machine of one shard replica. Cheap to clone (a handle).
+#[derive(Clone)]
+pub struct ShardStateMachine {
+    engine: Engine,
+    shard: ShardId,
+    config: Arc<StateMachineConfig>,
+    metrics: NodeMetrics,
+}
+
+impl ShardStateMachine {
+    pub fn new(
+        engine: Engine,
+        shard: ShardId,
+        config: Arc<StateMachineConfig>,
+        metrics: NodeMetrics,
+    ) -> Self {
+        Self { engine, shard, config, metrics }
+    }
+
+    /// A read-only view of this shard's applied state.
+    pub fn reader(&self) -> ShardReader {
+        ShardReader { engine: self.engine.clone(), shard: self.shard }
+    }
+
+    fn applied_key(&self) -> Vec<u8> {
+        keys::tagged(self.shard, keys::STATE_APPLIED, &[])
+    }
+
+    fn put<T: Serialize>(&self, batch: &mut WriteBatch, cf: &str, key: Vec<u8>, value: &T) -> io::Result<()> {
+        let bytes = codec::encode(&key, value).map_err(io::Error::other)?;
+        batch.put_cf(self.engine.cf(cf), key, bytes);
+        Ok(())
+    }
+
+    /// Applies one command into `batch`, returning the client's answer. Nothing is written
+    /// outside `batch`; on `Err` (storage failure) the batch must be discarded.
+    fn execute(&self, index: u64, cmd: &ShardCommand, batch: &mut WriteBatch) -> io::Result<ShardResponse> {
+        let (idempotency, now_ms) = match cmd {
+            ShardCommand::PlaceOrder { idempotency, now_ms, .. } => (idempotency, *now_ms),
+            ShardCommand::UpdateOrder { idempotency, now_ms, .. } => (idempotency, *now_ms),
+        };
+        if let Some(tag) = idempotency {
+            let key = keys::idempotency_key(self.shard, &tag.key);
+            let rec: Option<IdempotencyRecord> = self.engine.get(self.shard, keys::CF_STATE, &key)?;
+            if let Some(rec) = rec.filter(|r| r.expires_at_ms > now_ms) {
+                if rec.fingerprint != tag.fingerprint {
+                    return Ok(ShardResponse::Rejected(CommandError::IdempotencyKeyReused {
+                        key: tag.key.clone(),
+                    }));
+                }
+                return Ok(match rec.response {
+                    ShardResponse::Order { order, .. } => ShardResponse::Order { order, replayed: true },
+                    other => other,
+                });
+            }
+        }
+
+        let outcome = match cmd {
+            ShardCommand::PlaceOrder { order: new, .. } => {
+                let key = keys::order_key(self.shard, &new.order_id);
+                if self.engine.db.get_pinned_cf(self.engine.cf(keys::CF_STATE), &key).map_err(io::Error::other)?.is_some() {
+                    Err(CommandError::AlreadyExists { order_id: new.order_id.clone() })
+                } else {
+                    order::place(new, &self.config.limits, now_ms).map_err(CommandError::from)
+                }
+            }
+            ShardCommand::UpdateOrder { order_id, command, expected_version, .. } => {
+                let key = keys::order_key(self.shard, order_id);
+                match self.engine.get::<Order>(self.shard, keys::CF_STATE, &key)? {
+                    None => Err(CommandError::NotFound { order_id: order_id.clone() }),
+                    Some(current) => order::apply(&current, command, *expected_version, now_ms)
+                        .map_err(CommandError::from),
+                }
+            }
+        };
+
+        let response = match outcome {
+            Ok((order, event)) => {
+                self.write_change(index, &order, &event, batch)?;
+                ShardResponse::Order { order, replayed: false }
+            }
+            Err(e) => ShardResponse::Rejected(e),
+        };
+        if let Some(tag) = idempotency {
+            self.write_idempotency(tag, &response, now_ms, batch)?;
+        }
+        Ok(response)
+    }
+
+    fn write_change(&self, index: u64, order: &Order, event: &OrderEvent, batch: &mut WriteBatch) -> io::Result<()> {
+        self.put(batch, keys::CF_STATE, keys::order_key(self.shard, &order.order_id), order)?;
+        self.put(
+            batch,
+            keys::CF_STATE,
+            keys::order_event_key(self.shard, &order.order_id, event.sequence),
+            event,
+        )?;
+        let pointer = EventLogPointer { order_id: order.order_id.clone(), sequence: event.sequence };
+        self.put(batch, keys::CF_STATE, keys::event_log_key(self.shard, index, 0), &pointer)
+    }
+
+    fn write_idempotency(
+        &self,
+        tag: &IdempotencyTag,
+        response: &ShardResponse,
+        now_ms: u64,
+        batch: &mut WriteBatch,
+    ) -> io::Result<()> {
+        let expires_at_ms = now_ms.saturating_add(self.config.idempotency_ttl_ms);
+        let rec = IdempotencyRecord { fingerprint: tag.fingerprint, response: response.clone(), expires_at_ms };
+        self.put(batch, keys::CF_STATE, keys::idempotency_key(self.shard, &tag.key), &rec)?;
+        let expiry = keys::idempotency_expiry_key(self.shard, expires_at_ms, &tag.key);
+        batch.put_cf(self.engine.cf(keys::CF_STATE), expiry, []);
+        Ok(())
+    }
+
+    /// Deletes up to [`IDEMPOTENCY_GC_PER_ENTRY`] idempotency records that expired before
+    /// `now_ms`, in the same batch as the entry being applied (so GC is replicated state too).
+    fn collect_expired_idempotency(&self, now_ms: u64, batch: &mut WriteBatch) -> io::Result<()> {
+        let cf = self.engine.cf(keys::CF_STATE);
+        let start = keys::tagged(self.shard, keys::STATE_IDEMPOTENCY_EXPIRY, &[]);
+        let end = keys::idempotency_expiry_key(self.shard, now_ms, "");
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_upper_bound(end);
+        let iter = self.engine.db.iterator_cf_opt(cf, opts, IteratorMode::From(&start, Direction::Forward));
+        for item in iter.take(IDEMPOTENCY_GC_PER_ENTRY) {
+            let (key, _) = item.map_err(io::Error::other)?;
+            if let Some((expires_at_ms, idem_key)) = keys::parse_idempotency_expiry_key(&key) {
+                let rec_key = keys::idempotency_key(self.shard, &idem_key);
+                // The key may have been reused after expiring: only delete the record this index
+                // entry describes.
+                let rec: Option<IdempotencyRecord> = self.engine.get(self.shard, keys::CF_STATE, &rec_key)?;
+                if rec.is_some_and(|r| r.expires_at_ms == expires_at_ms) {
+                    batch.delete_cf(cf, rec_key);
+                }
+            }
+            batch.delete_cf(cf, key);
+        }
+        Ok(())
+    }
+
+    fn read_applied(&self) -> io::Result<AppliedState> {
+        Ok(self.engine.get(self.shard, keys::CF_STATE, &self.applied_key())?.unwrap_or_default())
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for ShardStateMachine {
+    type SnapshotData = SnapshotData;
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        let applied = self.read_applied()?;
+        Ok((applied.last_applied, applied.membership))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        let mut applied = self.read_applied()?;
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let started = Instant::now();
+            let index = entry.index();
+            let mut batch = WriteBatch::default();
+            let response = match &entry.payload {
+                EntryPayload::Blank => ShardResponse::Empty,
+                EntryPayload::Normal(cmd) => {
+                    let response = self.execute(index, cmd, &mut batch)?;
+                    if index % 64 == 0 {
+                        let now_ms = match cmd {
+                            ShardCommand::PlaceOrder { now_ms, .. } | ShardCommand::UpdateOrder { now_ms, .. } => *now_ms,
+                        };
+                        self.collect_expired_idempotency(now_ms, &mut batch)?;
+                    }
+                    response
+                }
+                EntryPayload::Membership(m) => {
+                    applied.membership = StoredMembership::new(Some(entry.log_id()), m.clone());
+                    ShardResponse::Empty
+                }
+            };
+            applied.last_applied = Some(entry.log_id());
+            self.put(&mut batch, keys::CF_STATE, self.applied_key(), &applied)?;
+            // Not synced: the log entry is durable already, so a lost write is re-applied.
+            self.engine.db.write(batch).map_err(io::Error::other)?;
+            self.metrics.observe_apply(self.shard, started.elapsed());
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
+        let data = snapshot.into_inner();
+        let payload: SnapshotPayload = codec::decode(SNAPSHOT_PAYLOAD_KEY, &data)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot rejected: {e}")))?;
+        if payload.format_version != SNAPSHOT_FORMAT_VERSION {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("snapshot format {} not supported (want {SNAPSHOT_FORMAT_VERSION})", payload.format_version),
+            ));
+        }
+        let engine = self.engine.clone();
+        let this = self.clone();
+        let meta = meta.clone();
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let cf = engine.cf(keys::CF_STATE);
+            let prefix = keys::shard_prefix(this.shard);
+            let end = keys::prefix_end(&prefix).unwrap_or_else(|| vec![0xff; 9]);
+            let mut batch = WriteBatch::default();
+            batch.delete_range_cf(cf, prefix.to_vec(), end);
+            for (suffix, raw) in payload.records {
+                let mut key = prefix.to_vec();
+                key.extend_from_slice(&suffix);
+                // Records travel with their own checksums; verify before trusting them.
+                codec::unframe(&key, &raw).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                batch.put_cf(cf, key, raw);
+            }
+            let applied = AppliedState { last_applied: meta.last_log_id.clone(), membership: meta.last_membership.clone() };
+            this.put(&mut batch, keys::CF_STATE, this.applied_key(), &applied)?;
+            let stored = StoredSnapshot { meta, data };
+            this.put(&mut batch, keys::CF_RAFT_META, keys::tagged(this.shard, keys::META_SNAPSHOT, &[]), &stored)?;
+            let mut opts = WriteOptions::default();
+            opts.set_sync(true);
+            engine.db.write_opt(batch, &opts).map_err(io::Error::other)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        tracing::info!(shard = self.shard, "installed snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        let key = keys::tagged(self.shard, keys::META_SNAPSHOT, &[]);
+        let stored: Option<StoredSnapshot> = self.engine.get(self.shard, keys::CF_RAFT_META, &key)?;
+        Ok(stored.map(|s| Snapshot { meta: s.meta, snapshot: Cursor::new(s.data) }))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for ShardStateMachine {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || -> io::Result<Snapshot> {
+            let engine = &this.engine;
+            let view = engine.db.snapshot();
+            let cf = engine.cf(keys::CF_STATE);
+            let prefix = keys::shard_prefix(this.shard);
+            let applied_key = this.applied_key();
+            let mut applied = AppliedState::default();
+            let mut records = Vec::new();
+            let mut opts = ReadOptions::default();
+            if let Some(end) = keys::prefix_end(&prefix) {
+                opts.set_iterate_upper_bound(end);
+            }
+            for item in view.iterator_cf_opt(cf, opts, IteratorMode::From(&prefix, Direction::Forward)) {
+                let (key, raw) = item.map_err(io::Error::other)?;
+                if *key == *applied_key {
+                    applied = codec::decode(&key, &raw).map_err(|e| engine.corrupt(this.shard, keys::CF_STATE, e))?;
+                    continue;
+                }
+                codec::unframe(&key, &raw).map_err(|e| engine.corrupt(this.shard, keys::CF_STATE, e))?;
+                records.push((key[prefix.len()..].to_vec(), raw.to_vec()));
+            }
+            let meta = SnapshotMeta { last_log_id: applied.last_applied, last_membership: applied.membership };
+            let payload = SnapshotPayload { format_version: SNAPSHOT_FORMAT_VERSION, records };
+            let data = codec::encode(SNAPSHOT_PAYLOAD_KEY, &payload).map_err(io::Error::other)?;
+            let stored = StoredSnapshot { meta: meta.clone(), data: data.clone() };
+            let key = keys::tagged(this.shard, keys::META_SNAPSHOT, &[]);
+            let bytes = codec::encode(&key, &stored).map_err(io::Error::other)?;
+            engine.db.put_cf(engine.cf(keys::CF_RAFT_META), key, bytes).map_err(io::Error::other)?;
+            tracing::info!(shard = this.shard, last = ?meta.last_log_id, bytes = data.len(), "built snapshot");
+            Ok(Snapshot { meta, snapshot: Cursor::new(data) })
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+}
+
+/// Read access to a shard's applied state (orders and events), for the API.
+#[derive(Clone)]
+pub struct ShardReader {
+    engine: Engine,
+    shard: ShardId,
+}
+
+impl ShardReader {
+    /// The order, or `None` if this replica has not applied it. Fails (and quarantines the
+    /// shard) if the stored record is damaged.
+    pub fn order(&self, order_id: &str) -> io::Result<Option<Order>> {
+        self.engine.get(self.shard, keys::CF_STATE, &keys::order_key(self.shard, order_id))
+    }
+
+    /// Every event of the order, in sequence order.
+    pub fn order_events(&self, order_id: &str) -> io::Result<Vec<OrderEvent>> {
+        let prefix = keys::order_events_prefix(self.shard, order_id);
+        let mut opts = ReadOptions::default();
+        if let Some(end) = keys::prefix_end(&prefix) {
+            opts.set_iterate_upper_bound(end);
+        }
+        let cf = self.engine.cf(keys::CF_STATE);
+        let mut out = Vec::new();
+        for item in self.engine.db.iterator_cf_opt(cf, opts, IteratorMode::From(&prefix, Direction::Forward)) {
+            let (key, raw) = item.map_err(io::Error::other)?;
+            out.push(codec::decode(&key, &raw).map_err(|e| self.engine.corrupt(self.shard, keys::CF_STATE, e))?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,285 @@
+//! In-process cluster harness: real `orderd` nodes (`orderstore_node::run`) on loopback port 0
+//! with temp data dirs, driven through the real gRPC API.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+use std::time::Instant;
+
+use cluster_config::ClusterConfig;
+use orderstore_node::NodeOptions;
+use orderstore_node::Shutdown;
+use orderstore_proto::v1 as pb;
+use orderstore_proto::v1::cluster_admin_client::ClusterAdminClient;
+use orderstore_proto::v1::order_service_client::OrderServiceClient;
+use prost::Message;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// Upper bound for any wait in these tests; a healthy run needs a small fraction of it.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub struct TestNode {
+    pub id: u64,
+    pub grpc_addr: String,
+    pub status_addr: String,
+    pub data_dir: PathBuf,
+    running: Option<(Shutdown, JoinHandle<()>)>,
+}
+
+pub struct TestCluster {
+    pub config: ClusterConfig,
+    pub nodes: BTreeMap<u64, TestNode>,
+    _dir: TempDir,
+}
+
+/// Settings for a test cluster.
+pub struct Spec {
+    pub nodes: usize,
+    pub shards: u32,
+    pub snapshot_logs_since_last: u64,
+    pub max_in_snapshot_log_to_keep: u64,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Self { nodes: 3, shards: 4, snapshot_logs_since_last: 5000, max_in_snapshot_log_to_keep: 1000 }
+    }
+}
+
+impl TestCluster {
+    pub async fn start(spec: Spec) -> Self {
+        let dir = TempDir::new().expect("temp dir");
+        let mut toml = format!(
+            "cluster_name = \"test\"\ninitial_shards = {}\nreplication_factor = 3\n\
+             [raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 400\n\
+             election_timeout_max_ms = 800\nsnapshot_logs_since_last = {}\nmax_in_snapshot_log_to_keep = {}\n",
+            spec.shards, spec.snapshot_logs_since_last, spec.max_in_snapshot_log_to_keep
+        );
+        let mut listeners = BTreeMap::new();
+        for id in 1..=spec.nodes as u64 {
+            let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
+            let status = TcpListener::bind("127.0.0.1:0").await.expect("bind status");
+            let (g, s) = (grpc.local_addr().unwrap().to_string(), status.local_addr().unwrap().to_string());
+            toml.push_str(&format!(
+                "[[nodes]]\nid = {id}\ngrpc_addr = \"{g}\"\nstatus_addr = \"{s}\"\nzone = \"z{id}\"\n"
+            ));
+            listeners.insert(id, (grpc, status));
+        }
+        let config = ClusterConfig::from_toml_str(&toml).expect("config parses");
+        config.validate().expect("config valid");
+        let mut cluster = TestCluster { config, nodes: BTreeMap::new(), _dir: dir };
+        for (id, (grpc, status)) in listeners {
+            let data_dir = cluster._dir.path().join(format!("node-{id}"));
+            let node = TestNode {
+                id,
+                grpc_addr: grpc.local_addr().unwrap().to_string(),
+                status_addr: status.local_addr().unwrap().to_string(),
+                data_dir,
+                running: None,
+            };
+            cluster.nodes.insert(id, node);
+            cluster.spawn(id, grpc, status);
+        }
+        cluster.wait_for_leaders().await;
+        cluster
+    }
+
+    fn spawn(&mut self, id: u64, grpc: TcpListener, status: TcpListener) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        let opts = NodeOptions { node_id: id, config: self.config.clone(), data_dir: node.data_dir.clone() };
+        let (shutdown, rx) = Shutdown::new();
+        let task = tokio::spawn(async move {
+            if let Err(e) = orderstore_node::run(opts, grpc, status, rx).await {
+                panic!("node {id} failed: {e}");
+            }
+        });
+        node.running = Some((shutdown, task));
+    }
+
+    /// Stops node `id` (its servers and every Raft instance) and waits until it is down.
+    pub async fn stop_node(&mut self, id: u64) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        if let Some((shutdown, task)) = node.running.take() {
+            shutdown.trigger();
+            task.await.expect("node task");
+        }
+    }
+
+    /// Starts node `id` again on the same addresses and data dir. Retries while the previous
+    /// instance's RocksDB lock is still being released (a condition, polled with a deadline).
+    pub async fn start_node(&mut self, id: u64) {
+        let (grpc_addr, status_addr) = {
+            let n = &self.nodes[&id];
+            (n.grpc_addr.clone(), n.status_addr.clone())
+        };
+        let grpc = TcpListener::bind(&grpc_addr).await.expect("rebind grpc");
+        let status = TcpListener::bind(&status_addr).await.expect("rebind status");
+        self.spawn(id, grpc, status);
+    }
+
+    pub fn live_nodes(&self) -> Vec<u64> {
+        self.nodes.values().filter(|n| n.running.is_some()).map(|n| n.id).collect()
+    }
+
+    pub fn addr(&self, id: u64) -> String {
+        self.nodes[&id].grpc_addr.clone()
+    }
+
+    pub async fn orders(&self, id: u64) -> OrderServiceClient<Channel> {
+        OrderServiceClient::connect(format!("http://{}", self.addr(id))).await.expect("connect")
+    }
+
+    pub async fn admin(&self, id: u64) -> ClusterAdminClient<Channel> {
+        ClusterAdminClient::connect(format!("http://{}", self.addr(id))).await.expect("connect")
+    }
+
+    /// Node `id`'s own view of its replicas, or `None` if it does not answer.
+    pub async fn node_status(&self, id: u64) -> Option<pb::NodeStatusReply> {
+        let mut c = ClusterAdminClient::connect(format!("http://{}", self.addr(id))).await.ok()?;
+        c.node_status(pb::NodeStatusRequest {}).await.ok().map(|r| r.into_inner())
+    }
+
+    /// The leader of `shard` as reported by a live replica that leads it.
+    pub async fn leader_of(&self, shard: u64) -> Option<u64> {
+        for id in self.live_nodes() {
+            if let Some(st) = self.node_status(id).await {
+                if st.shards.iter().any(|s| s.id == shard && s.leader == id) {
+                    return Some(id);
+                }
+            }
+        }
+        None
+    }
+
+    /// Waits until every shard has a leader among the live nodes.
+    pub async fn wait_for_leaders(&self) {
+        let shards: Vec<u64> = (1..=self.config.initial_shards as u64).collect();
+        eventually("every shard has a leader", || async {
+            for s in &shards {
+                self.leader_of(*s).await?;
+            }
+            Some(())
+        })
+        .await;
+    }
+
+    /// Applied index of `shard` on node `id`.
+    pub async fn applied(&self, id: u64, shard: u64) -> Option<u64> {
+        let st = self.node_status(id).await?;
+        st.shards.iter().find(|s| s.id == shard).map(|s| s.applied_index)
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some((shutdown, task)) = node.running.take() {
+                shutdown.trigger();
+                task.abort();
+            }
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing the test with `what` after [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(20);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(started.elapsed() < DEADLINE, "timed out waiting for: {what}");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// The `ErrorDetail` carried by a failed call.
+pub fn detail(status: &tonic::Status) -> pb::ErrorDetail {
+    pb::ErrorDetail::decode(status.details()).unwrap_or_default()
+}
+
+/// Runs `call` against live nodes, following NOT_LEADER / WRONG_NODE hints and retrying
+/// UNAVAILABLE until it gets an answer that is not a redirect or unavailability.
+pub async fn call_cluster<T, F, Fut>(cluster: &TestCluster, mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut(OrderServiceClient<Channel>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let started = Instant::now();
+    let live = cluster.live_nodes();
+    let mut target = live[0];
+    let mut attempt = 0usize;
+    loop {
+        attempt += 1;
+        let client = cluster.orders(target).await;
+        match call(client).await {
+            Ok(r) => return Ok(r.into_inner()),
+            Err(s) if s.code() == tonic::Code::Unavailable && started.elapsed() < DEADLINE => {
+                let d = detail(&s);
+                target = match live.iter().find(|id| d.leader_id == **id) {
+                    Some(id) => *id,
+                    None => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        live[attempt % live.len()]
+                    }
+                };
+            }
+            Err(s) => return Err(s),
+        }
+    }
+}
+
+pub fn place_req(customer: &str, key: &str) -> pb::PlaceOrderRequest {
+    pb::PlaceOrderRequest {
+        customer_id: customer.to_string(),
+        items: vec![
+            pb::LineItem { sku: "SKU-1".into(), quantity: 2, unit_price: 1250 },
+            pb::LineItem { sku: "SKU-2".into(), quantity: 1, unit_price: 999 },
+        ],
+        currency: "EUR".into(),
+        region: String::new(),
+        idempotency_key: key.to_string(),
+    }
+}
+
+/// Places an order through the cluster and returns it.
+pub async fn place(cluster: &TestCluster, customer: &str, key: &str) -> pb::Order {
+    let req = place_req(customer, key);
+    call_cluster(cluster, |mut c| {
+        let req = req.clone();
+        async move { c.place_order(req).await }
+    })
+    .await
+    .expect("place order")
+    .order
+    .expect("order in reply")
+}
+
+/// Reads an order linearizably through the cluster.
+pub async fn get(cluster: &TestCluster, order_id: &str) -> Result<pb::Order, tonic::Status> {
+    let req = pb::GetOrderRequest { order_id: order_id.to_string(), consistency: pb::ReadConsistency::Linearizable as i32 };
+    call_cluster(cluster, |mut c| {
+        let req = req.clone();
+        async move { c.get_order(req).await }
+    })
+    .await
+    .map(|r| r.order.expect("order in reply"))
+}
+
+/// The shard an order id routes to.
+pub fn shard_of(cluster: &TestCluster, order_id: &str) -> u64 {
+    let map = orderstore_node::host::initial_shard_map(&cluster.config).expect("shard map");
+    map.lookup_key(order_id.as_bytes()).id
+}
