@@ -35,7 +35,7 @@ struct Args {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("ORDERD_LOG").unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+    let filter = EnvFilter::try_from_env("ORDERD_LOG").unwrap_or_else(|_| EnvFilter::new("info,openraft=error"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -96,7 +96,6 @@ pub(super) struct Priced {
 /// Validates `new` exactly as [`validate_new_order`] does and returns its totals, so that the
 /// check and the computation are one piece of code.
 pub(super) fn price_new_order(new: &NewOrder, limits: &Limits) -> Result<Priced, ValidationError> {
-    validate_order_id(&new.order_id, limits)?;
     check_token(
         "customer_id",
         &new.customer_id,
@@ -111,6 +110,9 @@ pub(super) fn price_new_order(new: &NewOrder, limits: &Limits) -> Result<Priced,
         is_region_byte,
         REGION_CHARS,
     )?;
+    // After the region: the server derives the order id from the region, so a bad region must
+    // be reported as a bad region, not as a bad id.
+    validate_order_id(&new.order_id, limits)?;
     validate_currency(&new.currency)?;
 
     if new.lines.is_empty() {

@@ -222,7 +222,9 @@ impl ShardStateMachine {
         let rec = IdempotencyRecord { fingerprint: tag.fingerprint, response: response.clone(), expires_at_ms };
         self.put(batch, keys::CF_STATE, keys::idempotency_key(self.shard, &tag.key), &rec)?;
         let expiry = keys::idempotency_expiry_key(self.shard, expires_at_ms, &tag.key);
-        batch.put_cf(self.engine.cf(keys::CF_STATE), expiry, []);
+        // An index entry: its key is the data; the value is an empty, still checksummed body.
+        let value = codec::frame(&expiry, &[]);
+        batch.put_cf(self.engine.cf(keys::CF_STATE), expiry, value);
         Ok(())
     }
 

@@ -52,8 +52,19 @@ impl Default for Spec {
     }
 }
 
+/// Logs of the nodes under test, shown for failing tests (filter with `RUST_LOG`).
+fn init_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
+}
+
 impl TestCluster {
     pub async fn start(spec: Spec) -> Self {
+        init_logging();
         let dir = TempDir::new().expect("temp dir");
         let mut toml = format!(
             "cluster_name = \"test\"\ninitial_shards = {}\nreplication_factor = 3\n\
