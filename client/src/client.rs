@@ -635,13 +635,13 @@ mod tests {
             }],
         };
         c.learn(&status);
-        assert_eq!(c.pick(Target::Key("o_local_1")), "127.0.0.1:7001");
+        assert_eq!(c.pick(Target::Key("o-local-1")), "127.0.0.1:7001");
         c.learn_from_error(
             "127.0.0.1:7001",
             &ClientError::from_status(&not_leader("127.0.0.1:7002")),
             None,
         );
-        assert_eq!(c.pick(Target::Key("o_local_1")), "127.0.0.1:7002");
+        assert_eq!(c.pick(Target::Key("o-local-1")), "127.0.0.1:7002");
         assert_eq!(c.pick(Target::Shard(1)), "127.0.0.1:7002");
         // The new leader dies: its routes are forgotten and it is skipped.
         c.learn_from_error(
@@ -652,7 +652,7 @@ mod tests {
             None,
         );
         for _ in 0..4 {
-            assert_ne!(c.pick(Target::Key("o_local_1")), "127.0.0.1:7002");
+            assert_ne!(c.pick(Target::Key("o-local-1")), "127.0.0.1:7002");
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::ClientError;
 /// One order as stored. Amounts are in minor units (cents) of `currency`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
-    /// `o_<region>_<16 hex digits>`.
+    /// `o-<region>-<16 hex digits>`, e.g. `o-local-1a2b3c4d5e6f7a8b`.
     pub order_id: String,
     /// Derived display status, e.g. `AWAITING_PAYMENT`, `PAID`, `SHIPPED`, `CANCELLED`.
     pub status: String,

@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn route_key_uses_the_shared_hash() {
         let c = four_shards();
-        let key = "o_local_00000000deadbeef";
+        let key = "o-local-00000000deadbeef";
         let h = shard_router::hash_key(key.as_bytes());
         assert_eq!(
             c.route_key(key.as_bytes()).map(|s| s.id),

@@ -347,7 +347,7 @@ fn playground_survives_a_leader_crash() {
     let unknown = orderctl(&[
         "order",
         "get",
-        "o_local_00000000deadbeef",
+        "o-local-00000000deadbeef",
         "--endpoints",
         &pg.endpoints_arg(),
     ]);
@@ -394,7 +394,7 @@ fn cli_errors_are_one_clear_line() {
     let unreachable = orderctl(&[
         "order",
         "get",
-        "o_local_0000000000000001",
+        "o-local-0000000000000001",
         "--endpoints",
         &endpoint,
         "--timeout",

@@ -131,7 +131,7 @@ impl OrderService for FakeNode {
         let req = r.into_inner();
         let mut st = lock(&self.state);
         let key = req.idempotency_key.clone();
-        let id = format!("o_local_{:016x}", shard_router::hash_key(key.as_bytes()));
+        let id = format!("o-local-{:016x}", shard_router::hash_key(key.as_bytes()));
         self.route(&mut st, "place", &key, &id)?;
         if st.fail_place > 0 {
             st.fail_place -= 1;
@@ -505,7 +505,7 @@ async fn retries_reuse_the_idempotency_key() {
     );
     assert_eq!(places.last().map(|s| s.outcome), Some("ok"));
     assert_eq!(lock(&state).orders.len(), 1);
-    assert!(reply.order.order_id.starts_with("o_local_"));
+    assert!(reply.order.order_id.starts_with("o-local-"));
 
     let mine = PlaceOrder {
         idempotency_key: Some("caller-key-1".into()),
@@ -574,7 +574,7 @@ async fn definite_answers_are_typed_and_not_retried() {
     take_log(&state);
 
     let missing = c
-        .get_order("o_local_00000000deadbeef", Consistency::Linearizable)
+        .get_order("o-local-00000000deadbeef", Consistency::Linearizable)
         .await;
     assert!(
         matches!(missing, Err(ClientError::NotFound { .. })),

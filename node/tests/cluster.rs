@@ -54,18 +54,22 @@ async fn leader_failover_keeps_acknowledged_orders() {
 async fn lagging_node_catches_up_via_snapshot() {
     let spec = Spec { nodes: 3, shards: 2, snapshot_logs_since_last: 20, max_in_snapshot_log_to_keep: 0 };
     let mut cluster = TestCluster::start(spec).await;
+    let applied_before: Vec<u64> =
+        futures::future::join_all((1..=2u64).map(|s| cluster.applied(3, s))).await.into_iter().map(|a| a.unwrap()).collect();
     cluster.stop_node(3).await;
 
     let mut acked = Vec::new();
     for i in 0..80 {
         acked.push(place(&cluster, &format!("c{i}"), &format!("snap-{i}")).await);
     }
-    // Leaders have snapshotted (and purged the log below the snapshot).
+    // Leaders have snapshotted and purged their log past what node 3 has, so node 3 cannot
+    // catch up from the log: it must install a snapshot.
     for shard in 1..=2u64 {
-        eventually("leader built a snapshot", || async {
+        let before = applied_before[shard as usize - 1];
+        eventually("leader snapshotted and purged past node 3", || async {
             let leader = cluster.leader_of(shard).await?;
             let st = cluster.node_status(leader).await?;
-            st.shards.iter().any(|s| s.id == shard && s.snapshot_index > 0).then_some(())
+            st.shards.iter().any(|s| s.id == shard && s.snapshot_index > 0 && s.purged_index > before).then_some(())
         })
         .await;
     }

@@ -73,6 +73,7 @@ impl AdminApi {
                     applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
                     replica_applied: Vec::new(),
                     snapshot_index: m.snapshot.map(|l| l.index).unwrap_or(0),
+                    purged_index: m.purged.map(|l| l.index).unwrap_or(0),
                     health: if self.host.is_quarantined(s.id) { "quarantined" } else { "serving" }.to_string(),
                 }
             })

@@ -38,6 +38,18 @@ impl GroupCommitter {
     /// database closes as soon as the node drops its last handle.
     pub fn start(db: &Arc<DB>, metrics: NodeMetrics) -> io::Result<Self> {
         let db: Weak<DB> = Arc::downgrade(db);
+        Self::with_sync(metrics, move || match db.upgrade() {
+            Some(db) => db.flush_wal(true).map_err(|e| e.to_string()),
+            None => Err("database closed".to_string()),
+        })
+    }
+
+    /// Starts a sync thread that makes writes durable with `sync` (for the node: RocksDB's
+    /// `SyncWAL`; tests substitute their own to observe batching).
+    pub fn with_sync<F>(metrics: NodeMetrics, sync: F) -> io::Result<Self>
+    where
+        F: Fn() -> Result<(), String> + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel::<SyncCallback>();
         thread::Builder::new().name("group-commit".into()).spawn(move || {
             let mut batch = Vec::new();
@@ -46,10 +58,7 @@ impl GroupCommitter {
                 batch.push(first);
                 batch.extend(rx.try_iter());
                 let started = Instant::now();
-                let result = match db.upgrade() {
-                    Some(db) => db.flush_wal(true).map_err(|e| e.to_string()),
-                    None => Err("database closed".to_string()),
-                };
+                let result = sync();
                 metrics.observe_fsync(started.elapsed(), batch.len());
                 match result {
                     Ok(()) => batch.drain(..).for_each(|cb| cb(Ok(()))),
@@ -70,6 +79,64 @@ impl GroupCommitter {
     pub fn after_sync(&self, callback: SyncCallback) {
         if let Err(mpsc::SendError(cb)) = self.tx.send(callback) {
             cb(Err(io::Error::other("group-commit thread stopped")));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    /// While one sync is in progress, every append that arrives waits for the next one, and a
+    /// single sync then completes all of them: one fsync for many appends.
+    #[test]
+    fn appends_queued_during_a_sync_share_the_next_sync() {
+        let syncs = Arc::new(AtomicUsize::new(0));
+        let (gate_tx, gate_rx) = mpsc::channel::<()>();
+        let gate_rx = Mutex::new(gate_rx);
+        let (entered_tx, entered_rx) = mpsc::channel::<()>();
+        let counter = syncs.clone();
+        let committer = GroupCommitter::with_sync(NodeMetrics::new(), move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = entered_tx.send(());
+            // The first sync blocks until the test has queued the other appends.
+            gate_rx.lock().unwrap().recv().ok();
+            Ok(())
+        })
+        .unwrap();
+
+        let (done_tx, done_rx) = mpsc::channel::<Result<(), io::Error>>();
+        let cb = |tx: mpsc::Sender<Result<(), io::Error>>| -> SyncCallback {
+            Box::new(move |r| tx.send(r).unwrap())
+        };
+        committer.after_sync(cb(done_tx.clone()));
+        entered_rx.recv().unwrap(); // the first sync is running
+        for _ in 0..50 {
+            committer.after_sync(cb(done_tx.clone()));
+        }
+        gate_tx.send(()).unwrap(); // finish sync 1
+        gate_tx.send(()).unwrap(); // let sync 2 finish
+        for _ in 0..51 {
+            done_rx.recv().unwrap().unwrap();
+        }
+        assert_eq!(syncs.load(Ordering::SeqCst), 2, "51 appends made durable by 2 syncs");
+    }
+
+    /// A failed sync fails every append waiting on it; none is acknowledged.
+    #[test]
+    fn failed_sync_fails_every_waiter() {
+        let committer = GroupCommitter::with_sync(NodeMetrics::new(), || Err("disk gone".into())).unwrap();
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..3 {
+            let tx = tx.clone();
+            committer.after_sync(Box::new(move |r| tx.send(r).unwrap()));
+        }
+        for _ in 0..3 {
+            assert!(rx.recv().unwrap().is_err());
         }
     }
 }
