@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use cluster_config::ClusterConfig;
 use openraft::BasicNode;
-use openraft::async_runtime::WatchReceiver;
 use openraft::Config;
 use openraft::SnapshotPolicy;
+use openraft::async_runtime::WatchReceiver;
 use shard_router::ShardDescriptor;
 use shard_router::ShardMap;
 
@@ -52,7 +52,10 @@ pub struct Shard {
 impl Shard {
     /// The descriptor this replica routes with (range, epoch, replicas).
     pub fn descriptor(&self) -> ShardDescriptor {
-        self.descriptor.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.descriptor
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -85,7 +88,9 @@ fn raft_config(config: &ClusterConfig) -> Result<Arc<Config>, HostError> {
         enable_pre_vote: Some(true),
         ..Default::default()
     };
-    c.validate().map(Arc::new).map_err(|e| HostError::RaftConfig(e.to_string()))
+    c.validate()
+        .map(Arc::new)
+        .map_err(|e| HostError::RaftConfig(e.to_string()))
 }
 
 /// The static initial shard map of the cluster (identical on every node for the same config).
@@ -93,9 +98,17 @@ pub fn initial_shard_map(config: &ClusterConfig) -> Result<ShardMap, HostError> 
     let nodes: Vec<shard_router::PlacementNode> = config
         .nodes
         .iter()
-        .map(|n| shard_router::PlacementNode { id: n.id, region: n.region.clone(), zone: n.zone.clone() })
+        .map(|n| shard_router::PlacementNode {
+            id: n.id,
+            region: n.region.clone(),
+            zone: n.zone.clone(),
+        })
         .collect();
-    Ok(ShardMap::initial(config.initial_shards, &nodes, config.effective_replication_factor())?)
+    Ok(ShardMap::initial(
+        config.initial_shards,
+        &nodes,
+        config.effective_replication_factor(),
+    )?)
 }
 
 impl ShardHost {
@@ -110,7 +123,9 @@ impl ShardHost {
         router: PeerRouter,
         metrics: NodeMetrics,
     ) -> Result<Self, HostError> {
-        config.node(node_id).ok_or(HostError::UnknownNode(node_id))?;
+        config
+            .node(node_id)
+            .ok_or(HostError::UnknownNode(node_id))?;
         let raft_config = raft_config(&config)?;
         let shard_map = initial_shard_map(&config)?;
         let mut shards = HashMap::new();
@@ -119,32 +134,67 @@ impl ShardHost {
                 continue;
             }
             let log = ShardLogStore::new(engine.clone(), desc.id);
-            let sm = ShardStateMachine::new(engine.clone(), desc.id, sm_config.clone(), metrics.clone());
+            let sm =
+                ShardStateMachine::new(engine.clone(), desc.id, sm_config.clone(), metrics.clone());
             let reader = sm.reader();
             let network = ShardNetworkFactory::new(router.clone(), desc.id);
             let raft = Raft::new(node_id, raft_config.clone(), network, log, sm)
                 .await
-                .map_err(|e| HostError::RaftStart { shard: desc.id, reason: e.to_string() })?;
+                .map_err(|e| HostError::RaftStart {
+                    shard: desc.id,
+                    reason: e.to_string(),
+                })?;
             let initialized = raft
                 .is_initialized()
                 .await
-                .map_err(|e| HostError::RaftStart { shard: desc.id, reason: e.to_string() })?;
+                .map_err(|e| HostError::RaftStart {
+                    shard: desc.id,
+                    reason: e.to_string(),
+                })?;
             if !initialized {
                 let members: BTreeMap<NodeId, BasicNode> = desc
                     .replicas
                     .iter()
-                    .filter_map(|id| config.node(*id).map(|n| (*id, BasicNode { addr: n.grpc_addr.clone() })))
+                    .filter_map(|id| {
+                        config.node(*id).map(|n| {
+                            (
+                                *id,
+                                BasicNode {
+                                    addr: n.grpc_addr.clone(),
+                                },
+                            )
+                        })
+                    })
                     .collect();
                 if let Err(e) = raft.initialize(members).await {
                     tracing::debug!(shard = desc.id, error = %e, "initialize skipped");
                 }
             }
             spawn_metrics_watch(desc.id, raft.clone(), metrics.clone());
-            let shard = Shard { id: desc.id, raft, reader, descriptor: RwLock::new(desc.clone()) };
+            let shard = Shard {
+                id: desc.id,
+                raft,
+                reader,
+                descriptor: RwLock::new(desc.clone()),
+            };
             shards.insert(desc.id, Arc::new(shard));
         }
-        tracing::info!(node_id, replicas = shards.len(), shards = shard_map.shards().count(), "shard host started");
-        Ok(Self { inner: Arc::new(HostInner { node_id, config, shard_map, shards, engine, metrics }) })
+        tracing::info!(
+            node_id,
+            replicas = shards.len(),
+            shards = shard_map.shards().count(),
+            "shard host started"
+        );
+        Ok(Self {
+            inner: Arc::new(HostInner {
+                node_id,
+                config,
+                shard_map,
+                shards,
+                engine,
+                metrics,
+            }),
+        })
     }
 
     pub fn node_id(&self) -> NodeId {
@@ -185,7 +235,8 @@ impl ShardHost {
 
     /// True when every local replica knows a leader (used by `/readyz`).
     pub fn all_shards_have_leader(&self) -> bool {
-        self.shards().all(|s| s.raft.metrics().borrow_watched().current_leader.is_some())
+        self.shards()
+            .all(|s| s.raft.metrics().borrow_watched().current_leader.is_some())
     }
 
     /// Stops every local Raft instance.
@@ -200,17 +251,28 @@ impl ShardHost {
 
 /// Mirrors a shard's Raft metrics into the node's Prometheus gauges.
 fn spawn_metrics_watch(shard: ShardId, raft: Raft, metrics: NodeMetrics) {
-    let labels = ShardLabels { shard: shard.to_string() };
+    let labels = ShardLabels {
+        shard: shard.to_string(),
+    };
     let mut rx = raft.metrics();
     tokio::spawn(async move {
         loop {
             {
                 let m = rx.borrow_and_update();
                 let is_leader = m.current_leader == Some(m.id);
-                metrics.shard_is_leader.get_or_create(&labels).set(i64::from(is_leader));
-                metrics.shard_term.get_or_create(&labels).set(m.current_term as i64);
+                metrics
+                    .shard_is_leader
+                    .get_or_create(&labels)
+                    .set(i64::from(is_leader));
+                metrics
+                    .shard_term
+                    .get_or_create(&labels)
+                    .set(m.current_term as i64);
                 let applied = m.last_applied.as_ref().map(|l| l.index).unwrap_or(0);
-                metrics.shard_applied_index.get_or_create(&labels).set(applied as i64);
+                metrics
+                    .shard_applied_index
+                    .get_or_create(&labels)
+                    .set(applied as i64);
             }
             // Metrics change at most a few times per commit; coalesce bursts.
             tokio::time::sleep(Duration::from_millis(100)).await;

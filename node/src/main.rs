@@ -35,8 +35,11 @@ struct Args {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("ORDERD_LOG").unwrap_or_else(|_| EnvFilter::new("info,openraft=error"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_env("ORDERD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,openraft=error"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -47,14 +50,15 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},
@@ -73,7 +77,9 @@ async fn main() -> anyhow::Result<()> {
     config.validate()?;
     let node = config
         .node(args.node_id)
-        .ok_or_else(|| anyhow::anyhow!("node {} is not in {}", args.node_id, args.config.display()))?
+        .ok_or_else(|| {
+            anyhow::anyhow!("node {} is not in {}", args.node_id, args.config.display())
+        })?
         .clone();
     let grpc = TcpListener::bind(&node.grpc_addr).await?;
     let status = TcpListener::bind(&node.status_addr).await?;
@@ -83,6 +89,16 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("signal received");
         shutdown.trigger();
     });
-    orderstore_node::run(NodeOptions { node_id: args.node_id, config, data_dir: args.data_dir }, grpc, status, rx).await?;
+    orderstore_node::run(
+        NodeOptions {
+            node_id: args.node_id,
+            config,
+            data_dir: args.data_dir,
+        },
+        grpc,
+        status,
+        rx,
+    )
+    .await?;
     Ok(())
 }

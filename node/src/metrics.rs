@@ -87,17 +87,57 @@ impl NodeMetrics {
         let rpc_requests = Family::<RpcLabels, Counter>::default();
         let rpc_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let raft_rpc_sent = Family::<RpcLabels, Counter>::default();
-        registry.register("shard_is_leader", "1 when this node leads the shard", shard_is_leader.clone());
-        registry.register("shard_term", "Current Raft term of the shard replica", shard_term.clone());
-        registry.register("shard_applied_index", "Last applied log index of the shard replica", shard_applied_index.clone());
-        registry.register("proposals", "Commands proposed to shards, by result", proposals.clone());
-        registry.register("apply_latency_seconds", "Time to apply one entry to the state machine", apply_latency.clone());
-        registry.register("fsync_latency_seconds", "WAL sync latency of the group committer", fsync_latency.clone());
-        registry.register("fsync_batch_size", "Log appends made durable by one WAL sync", fsync_batch_size.clone());
+        registry.register(
+            "shard_is_leader",
+            "1 when this node leads the shard",
+            shard_is_leader.clone(),
+        );
+        registry.register(
+            "shard_term",
+            "Current Raft term of the shard replica",
+            shard_term.clone(),
+        );
+        registry.register(
+            "shard_applied_index",
+            "Last applied log index of the shard replica",
+            shard_applied_index.clone(),
+        );
+        registry.register(
+            "proposals",
+            "Commands proposed to shards, by result",
+            proposals.clone(),
+        );
+        registry.register(
+            "apply_latency_seconds",
+            "Time to apply one entry to the state machine",
+            apply_latency.clone(),
+        );
+        registry.register(
+            "fsync_latency_seconds",
+            "WAL sync latency of the group committer",
+            fsync_latency.clone(),
+        );
+        registry.register(
+            "fsync_batch_size",
+            "Log appends made durable by one WAL sync",
+            fsync_batch_size.clone(),
+        );
         registry.register("fsync_errors", "Failed WAL syncs", fsync_errors.clone());
-        registry.register("rpc_requests", "Client gRPC requests, by method and status code", rpc_requests.clone());
-        registry.register("rpc_latency_seconds", "Client gRPC latency by method", rpc_latency.clone());
-        registry.register("raft_rpc_sent", "Raft RPCs sent to peers, by kind and outcome", raft_rpc_sent.clone());
+        registry.register(
+            "rpc_requests",
+            "Client gRPC requests, by method and status code",
+            rpc_requests.clone(),
+        );
+        registry.register(
+            "rpc_latency_seconds",
+            "Client gRPC latency by method",
+            rpc_latency.clone(),
+        );
+        registry.register(
+            "raft_rpc_sent",
+            "Raft RPCs sent to peers, by kind and outcome",
+            raft_rpc_sent.clone(),
+        );
         Self {
             inner: Arc::new(MetricsInner {
                 registry,
@@ -131,21 +171,48 @@ impl NodeMetrics {
     }
 
     pub fn observe_apply(&self, shard: u64, took: Duration) {
-        self.apply_latency.get_or_create(&ShardLabels { shard: shard.to_string() }).observe(took.as_secs_f64());
+        self.apply_latency
+            .get_or_create(&ShardLabels {
+                shard: shard.to_string(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     pub fn proposal(&self, shard: u64, result: &str) {
-        self.proposals.get_or_create(&ProposalLabels { shard: shard.to_string(), result: result.to_string() }).inc();
+        self.proposals
+            .get_or_create(&ProposalLabels {
+                shard: shard.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
     }
 
     pub fn rpc(&self, method: &str, code: tonic::Code, took: Duration) {
-        let code = if code == tonic::Code::Ok { "OK".to_string() } else { format!("{code:?}") };
-        self.rpc_requests.get_or_create(&RpcLabels { method: method.to_string(), code }).inc();
-        self.rpc_latency.get_or_create(&MethodLabels { method: method.to_string() }).observe(took.as_secs_f64());
+        let code = if code == tonic::Code::Ok {
+            "OK".to_string()
+        } else {
+            format!("{code:?}")
+        };
+        self.rpc_requests
+            .get_or_create(&RpcLabels {
+                method: method.to_string(),
+                code,
+            })
+            .inc();
+        self.rpc_latency
+            .get_or_create(&MethodLabels {
+                method: method.to_string(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     pub fn raft_rpc(&self, kind: &str, outcome: &str) {
-        self.raft_rpc_sent.get_or_create(&RpcLabels { method: kind.to_string(), code: outcome.to_string() }).inc();
+        self.raft_rpc_sent
+            .get_or_create(&RpcLabels {
+                method: kind.to_string(),
+                code: outcome.to_string(),
+            })
+            .inc();
     }
 }
 

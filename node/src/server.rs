@@ -86,16 +86,31 @@ pub async fn run(
         .filter(|n| n.id != opts.node_id)
         .map(|n| (n.id, n.grpc_addr.clone()))
         .collect::<Vec<_>>();
-    let router = PeerRouter::new(opts.node_id, peers, TransportTimeouts::default(), metrics.clone())?;
+    let router = PeerRouter::new(
+        opts.node_id,
+        peers,
+        TransportTimeouts::default(),
+        metrics.clone(),
+    )?;
     let limits = Arc::new(Limits::default());
     let sm_config = Arc::new(StateMachineConfig {
-        limits: (*limits).clone(),
+        limits: *limits,
         idempotency_ttl_ms: opts.config.idempotency_ttl_secs.saturating_mul(1000),
     });
-    let host = ShardHost::start(opts.node_id, opts.config.clone(), engine, sm_config, router, metrics).await?;
+    let host = ShardHost::start(
+        opts.node_id,
+        opts.config.clone(),
+        engine,
+        sm_config,
+        router,
+        metrics,
+    )
+    .await?;
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<OrderServiceServer<OrderApi>>().await;
+    health_reporter
+        .set_serving::<OrderServiceServer<OrderApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(orderstore_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -114,7 +129,11 @@ pub async fn run(
         status = %status_listener.local_addr()?,
         "orderd serving"
     );
-    let status_task = tokio::spawn(status::serve(status_listener, host.clone(), wait_for(shutdown.clone())));
+    let status_task = tokio::spawn(status::serve(
+        status_listener,
+        host.clone(),
+        wait_for(shutdown.clone()),
+    ));
     let served = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(health_service)

@@ -25,20 +25,28 @@ pub async fn serve(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(host);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn readyz(State(host): State<ShardHost>) -> impl IntoResponse {
     if host.all_shards_have_leader() {
         (StatusCode::OK, "ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "waiting for shard leaders\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for shard leaders\n",
+        )
     }
 }
 
 async fn metrics(State(host): State<ShardHost>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         host.metrics().encode(),
     )
 }

@@ -64,7 +64,11 @@ pub struct TransportTimeouts {
 
 impl Default for TransportTimeouts {
     fn default() -> Self {
-        Self { connect: Duration::from_secs(1), rpc: Duration::from_secs(2), snapshot: Duration::from_secs(60) }
+        Self {
+            connect: Duration::from_secs(1),
+            rpc: Duration::from_secs(2),
+            snapshot: Duration::from_secs(60),
+        }
     }
 }
 
@@ -97,7 +101,12 @@ impl PeerRouter {
                 .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
             map.insert(id, client);
         }
-        Ok(Self { self_id, peers: Arc::new(map), timeouts, metrics })
+        Ok(Self {
+            self_id,
+            peers: Arc::new(map),
+            timeouts,
+            metrics,
+        })
     }
 
     async fn call<Req: Serialize, Resp: DeserializeOwned>(
@@ -114,8 +123,14 @@ impl PeerRouter {
             .get(&target)
             .cloned()
             .ok_or_else(|| Unreachable::from_string(format!("unknown peer node {target}")))?;
-        let payload = bincode::serialize(req).map_err(|e| Unreachable::from_string(format!("encode: {e}")))?;
-        let mut request = tonic::Request::new(RaftMessage { shard_id: shard, kind: kind as i32, from_node: self.self_id, payload });
+        let payload = bincode::serialize(req)
+            .map_err(|e| Unreachable::from_string(format!("encode: {e}")))?;
+        let mut request = tonic::Request::new(RaftMessage {
+            shard_id: shard,
+            kind: kind as i32,
+            from_node: self.self_id,
+            payload,
+        });
         request.set_timeout(timeout);
         let reply: RaftReply = match client.raft(request).await {
             Ok(r) => r.into_inner(),
@@ -132,7 +147,8 @@ impl PeerRouter {
             )));
         }
         self.metrics.raft_rpc(label, "ok");
-        bincode::deserialize(&reply.payload).map_err(|e| Unreachable::from_string(format!("decode: {e}")))
+        bincode::deserialize(&reply.payload)
+            .map_err(|e| Unreachable::from_string(format!("decode: {e}")))
     }
 }
 
@@ -146,7 +162,15 @@ impl GroupRouter<TypeConfig, ShardId> for PeerRouter {
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Ok(self.call(target, shard, RaftRpcKind::AppendEntries, &rpc, self.timeouts.rpc).await?)
+        Ok(self
+            .call(
+                target,
+                shard,
+                RaftRpcKind::AppendEntries,
+                &rpc,
+                self.timeouts.rpc,
+            )
+            .await?)
     }
 
     async fn vote(
@@ -156,7 +180,9 @@ impl GroupRouter<TypeConfig, ShardId> for PeerRouter {
         rpc: VoteRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Ok(self.call(target, shard, RaftRpcKind::Vote, &rpc, self.timeouts.rpc).await?)
+        Ok(self
+            .call(target, shard, RaftRpcKind::Vote, &rpc, self.timeouts.rpc)
+            .await?)
     }
 
     async fn pre_vote(
@@ -166,7 +192,9 @@ impl GroupRouter<TypeConfig, ShardId> for PeerRouter {
         rpc: VoteRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Ok(self.call(target, shard, RaftRpcKind::PreVote, &rpc, self.timeouts.rpc).await?)
+        Ok(self
+            .call(target, shard, RaftRpcKind::PreVote, &rpc, self.timeouts.rpc)
+            .await?)
     }
 
     async fn full_snapshot(
@@ -179,7 +207,15 @@ impl GroupRouter<TypeConfig, ShardId> for PeerRouter {
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let msg = (vote, snapshot.meta, snapshot.snapshot.into_inner());
-        Ok(self.call(target, shard, RaftRpcKind::FullSnapshot, &msg, self.timeouts.snapshot).await?)
+        Ok(self
+            .call(
+                target,
+                shard,
+                RaftRpcKind::FullSnapshot,
+                &msg,
+                self.timeouts.snapshot,
+            )
+            .await?)
     }
 
     async fn transfer_leader(
@@ -189,7 +225,15 @@ impl GroupRouter<TypeConfig, ShardId> for PeerRouter {
         req: TransferLeaderRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Ok(self.call(target, shard, RaftRpcKind::TransferLeader, &req, self.timeouts.rpc).await?)
+        Ok(self
+            .call(
+                target,
+                shard,
+                RaftRpcKind::TransferLeader,
+                &req,
+                self.timeouts.rpc,
+            )
+            .await?)
     }
 
     fn backoff(&self) -> Option<Backoff> {
@@ -220,25 +264,37 @@ impl RaftTransportService {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, tonic::Status> {
-    bincode::deserialize(bytes).map_err(|e| tonic::Status::invalid_argument(format!("undecodable raft payload: {e}")))
+    bincode::deserialize(bytes)
+        .map_err(|e| tonic::Status::invalid_argument(format!("undecodable raft payload: {e}")))
 }
 
-fn reply<T: Serialize, E: std::fmt::Display>(res: Result<T, E>) -> Result<tonic::Response<RaftReply>, tonic::Status> {
+fn reply<T: Serialize, E: std::fmt::Display>(
+    res: Result<T, E>,
+) -> Result<tonic::Response<RaftReply>, tonic::Status> {
     Ok(tonic::Response::new(match res {
         Ok(v) => RaftReply {
             payload: bincode::serialize(&v).map_err(|e| tonic::Status::internal(e.to_string()))?,
             error: Vec::new(),
         },
-        Err(e) => RaftReply { payload: Vec::new(), error: e.to_string().into_bytes() },
+        Err(e) => RaftReply {
+            payload: Vec::new(),
+            error: e.to_string().into_bytes(),
+        },
     }))
 }
 
 #[tonic::async_trait]
 impl RaftTransport for RaftTransportService {
-    async fn raft(&self, request: tonic::Request<RaftMessage>) -> Result<tonic::Response<RaftReply>, tonic::Status> {
+    async fn raft(
+        &self,
+        request: tonic::Request<RaftMessage>,
+    ) -> Result<tonic::Response<RaftReply>, tonic::Status> {
         let msg = request.into_inner();
         let Some(shard) = self.host.shard(msg.shard_id) else {
-            return reply::<(), _>(Err(format!("shard {} has no replica on this node", msg.shard_id)));
+            return reply::<(), _>(Err(format!(
+                "shard {} has no replica on this node",
+                msg.shard_id
+            )));
         };
         let raft = &shard.raft;
         match RaftRpcKind::try_from(msg.kind).unwrap_or(RaftRpcKind::RaftRpcUnspecified) {
@@ -247,11 +303,18 @@ impl RaftTransport for RaftTransportService {
             RaftRpcKind::PreVote => reply(raft.pre_vote(decode(&msg.payload)?).await),
             RaftRpcKind::FullSnapshot => {
                 let (vote, meta, data): (Vote, SnapshotMeta, Vec<u8>) = decode(&msg.payload)?;
-                let snapshot = Snapshot { meta, snapshot: std::io::Cursor::new(data) };
+                let snapshot = Snapshot {
+                    meta,
+                    snapshot: std::io::Cursor::new(data),
+                };
                 reply(raft.install_full_snapshot(vote, snapshot).await)
             }
-            RaftRpcKind::TransferLeader => reply(raft.handle_transfer_leader(decode(&msg.payload)?).await),
-            RaftRpcKind::RaftRpcUnspecified => Err(tonic::Status::invalid_argument("unknown raft rpc kind")),
+            RaftRpcKind::TransferLeader => {
+                reply(raft.handle_transfer_leader(decode(&msg.payload)?).await)
+            }
+            RaftRpcKind::RaftRpcUnspecified => {
+                Err(tonic::Status::invalid_argument("unknown raft rpc kind"))
+            }
         }
     }
 }

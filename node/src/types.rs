@@ -52,7 +52,11 @@ pub struct IdempotencyTag {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ShardCommand {
     /// Create an order (its id already chosen and routed to this shard).
-    PlaceOrder { order: NewOrder, idempotency: Option<IdempotencyTag>, now_ms: u64 },
+    PlaceOrder {
+        order: NewOrder,
+        idempotency: Option<IdempotencyTag>,
+        now_ms: u64,
+    },
     /// Apply a state transition to an existing order.
     UpdateOrder {
         order_id: String,
@@ -67,7 +71,9 @@ impl fmt::Display for ShardCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ShardCommand::PlaceOrder { order, .. } => write!(f, "place({})", order.order_id),
-            ShardCommand::UpdateOrder { order_id, command, .. } => {
+            ShardCommand::UpdateOrder {
+                order_id, command, ..
+            } => {
                 write!(f, "update({order_id}, {})", command.name())
             }
         }

@@ -7,11 +7,20 @@ use common::*;
 use orderstore_proto::v1 as pb;
 
 fn item(sku: &str, quantity: u32, unit_price: u64) -> pb::LineItem {
-    pb::LineItem { sku: sku.into(), quantity, unit_price }
+    pb::LineItem {
+        sku: sku.into(),
+        quantity,
+        unit_price,
+    }
 }
 
 fn order(customer: &str, items: Vec<pb::LineItem>) -> pb::PlaceOrderRequest {
-    pb::PlaceOrderRequest { customer_id: customer.into(), items, currency: "USD".into(), ..Default::default() }
+    pb::PlaceOrderRequest {
+        customer_id: customer.into(),
+        items,
+        currency: "USD".into(),
+        ..Default::default()
+    }
 }
 
 async fn applied_total(cluster: &TestCluster) -> u64 {
@@ -22,7 +31,12 @@ async fn applied_total(cluster: &TestCluster) -> u64 {
 /// Every limit of `PlaceOrder` and of order commands, violated once each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_limit_is_enforced_before_proposing() {
-    let cluster = TestCluster::start(Spec { nodes: 1, shards: 2, ..Spec::default() }).await;
+    let cluster = TestCluster::start(Spec {
+        nodes: 1,
+        shards: 2,
+        ..Spec::default()
+    })
+    .await;
     let existing = place(&cluster, "dave", "").await;
     let long = |n: usize| "x".repeat(n);
 
@@ -31,13 +45,34 @@ async fn every_limit_is_enforced_before_proposing() {
         ("customer_id", order(&long(65), vec![item("A", 1, 1)])),
         ("customer_id", order("bad\ncustomer", vec![item("A", 1, 1)])),
         ("items", order("c", vec![])),
-        ("items", order("c", (0..101).map(|i| item(&format!("S{i}"), 1, 1)).collect())),
+        (
+            "items",
+            order(
+                "c",
+                (0..101).map(|i| item(&format!("S{i}"), 1, 1)).collect(),
+            ),
+        ),
         ("items[0].sku", order("c", vec![item("", 1, 1)])),
         ("items[0].sku", order("c", vec![item(&long(65), 1, 1)])),
-        ("items[1].quantity", order("c", vec![item("A", 1, 1), item("B", 0, 1)])),
+        (
+            "items[1].quantity",
+            order("c", vec![item("A", 1, 1), item("B", 0, 1)]),
+        ),
         ("items[0].quantity", order("c", vec![item("A", 10_001, 1)])),
-        ("items[0].unit_price", order("c", vec![item("A", 1, 10_000_000_001)])),
-        ("total", order("c", vec![item("A", 10_000, 10_000_000_000), item("B", 10_000, 10_000_000_000)])),
+        (
+            "items[0].unit_price",
+            order("c", vec![item("A", 1, 10_000_000_001)]),
+        ),
+        (
+            "total",
+            order(
+                "c",
+                vec![
+                    item("A", 10_000, 10_000_000_000),
+                    item("B", 10_000, 10_000_000_000),
+                ],
+            ),
+        ),
     ];
     let mut bad_currency = order("c", vec![item("A", 1, 1)]);
     bad_currency.currency = "usd".into();
@@ -81,11 +116,18 @@ async fn every_limit_is_enforced_before_proposing() {
         assert_eq!(detail(&err).field, field, "{err}");
     }
     let err = client
-        .get_order(pb::GetOrderRequest { order_id: long(65), consistency: 0 })
+        .get_order(pb::GetOrderRequest {
+            order_id: long(65),
+            consistency: 0,
+        })
         .await
         .expect_err("long id");
     assert_eq!(detail(&err).field, "order_id");
 
-    assert_eq!(applied_total(&cluster).await, before, "bad input reached a Raft log");
+    assert_eq!(
+        applied_total(&cluster).await,
+        before,
+        "bad input reached a Raft log"
+    );
     assert_eq!(get(&cluster, &existing.order_id).await.unwrap(), existing);
 }

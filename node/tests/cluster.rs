@@ -26,12 +26,19 @@ async fn leader_failover_keeps_acknowledged_orders() {
 
     // Phase 3: every acknowledged order is still readable, unchanged.
     for o in &acked {
-        let got = get(&cluster, &o.order_id).await.expect("acknowledged order readable");
+        let got = get(&cluster, &o.order_id)
+            .await
+            .expect("acknowledged order readable");
         assert_eq!(got, *o, "order {} changed across failover", o.order_id);
     }
     // ... and new writes succeed.
     for i in 0..20 {
-        let o = place(&cluster, &format!("after-{i}"), &format!("failover-after-{i}")).await;
+        let o = place(
+            &cluster,
+            &format!("after-{i}"),
+            &format!("failover-after-{i}"),
+        )
+        .await;
         assert_eq!(o.version, 1);
     }
 
@@ -52,10 +59,19 @@ async fn leader_failover_keeps_acknowledged_orders() {
 /// every order from its own state (stale read on that node).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lagging_node_catches_up_via_snapshot() {
-    let spec = Spec { nodes: 3, shards: 2, snapshot_logs_since_last: 20, max_in_snapshot_log_to_keep: 0 };
+    let spec = Spec {
+        nodes: 3,
+        shards: 2,
+        snapshot_logs_since_last: 20,
+        max_in_snapshot_log_to_keep: 0,
+    };
     let mut cluster = TestCluster::start(spec).await;
     let applied_before: Vec<u64> =
-        futures::future::join_all((1..=2u64).map(|s| cluster.applied(3, s))).await.into_iter().map(|a| a.unwrap()).collect();
+        futures::future::join_all((1..=2u64).map(|s| cluster.applied(3, s)))
+            .await
+            .into_iter()
+            .map(|a| a.unwrap())
+            .collect();
     cluster.stop_node(3).await;
 
     let mut acked = Vec::new();
@@ -69,7 +85,10 @@ async fn lagging_node_catches_up_via_snapshot() {
         eventually("leader snapshotted and purged past node 3", || async {
             let leader = cluster.leader_of(shard).await?;
             let st = cluster.node_status(leader).await?;
-            st.shards.iter().any(|s| s.id == shard && s.snapshot_index > 0 && s.purged_index > before).then_some(())
+            st.shards
+                .iter()
+                .any(|s| s.id == shard && s.snapshot_index > 0 && s.purged_index > before)
+                .then_some(())
         })
         .await;
     }
@@ -87,8 +106,17 @@ async fn lagging_node_catches_up_via_snapshot() {
     }
     let mut c = cluster.orders(3).await;
     for o in &acked {
-        let req = pb::GetOrderRequest { order_id: o.order_id.clone(), consistency: pb::ReadConsistency::Stale as i32 };
-        let got = c.get_order(req).await.expect("stale read on node 3").into_inner().order.unwrap();
+        let req = pb::GetOrderRequest {
+            order_id: o.order_id.clone(),
+            consistency: pb::ReadConsistency::Stale as i32,
+        };
+        let got = c
+            .get_order(req)
+            .await
+            .expect("stale read on node 3")
+            .into_inner()
+            .order
+            .unwrap();
         assert_eq!(got, *o);
     }
 }
@@ -164,7 +192,12 @@ async fn idempotency_keys_replay_and_refuse_misuse() {
 /// Illegal transitions and stale expected versions are typed errors that change nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn illegal_transitions_and_version_conflicts_change_nothing() {
-    let cluster = TestCluster::start(Spec { nodes: 3, shards: 2, ..Spec::default() }).await;
+    let cluster = TestCluster::start(Spec {
+        nodes: 3,
+        shards: 2,
+        ..Spec::default()
+    })
+    .await;
     let o = place(&cluster, "carol", "").await;
     let cmd = |action: pb::OrderAction, expected: Option<u64>| pb::OrderCommandRequest {
         order_id: o.order_id.clone(),
@@ -189,12 +222,20 @@ async fn illegal_transitions_and_version_conflicts_change_nothing() {
     assert_eq!(detail(&err).current_version, 1);
 
     // Cancel, then shipping is illegal and names the current state.
-    let cancelled = run(cmd(pb::OrderAction::Cancel, Some(1))).await.unwrap().order.unwrap();
+    let cancelled = run(cmd(pb::OrderAction::Cancel, Some(1)))
+        .await
+        .unwrap()
+        .order
+        .unwrap();
     assert_eq!(cancelled.status, "CANCELLED");
     let err = run(cmd(pb::OrderAction::Ship, None)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);
     assert_eq!(detail(&err).current_state, "CANCELLED");
-    assert!(err.message().contains("CANCELLED"), "message names the state: {}", err.message());
+    assert!(
+        err.message().contains("CANCELLED"),
+        "message names the state: {}",
+        err.message()
+    );
     assert_eq!(get(&cluster, &o.order_id).await.unwrap(), cancelled);
 
     // Unknown order.
@@ -205,12 +246,17 @@ async fn illegal_transitions_and_version_conflicts_change_nothing() {
 
     // The event log holds exactly the two applied changes.
     let events = call_cluster(&cluster, |mut c| {
-        let r = pb::ListOrderEventsRequest { order_id: o.order_id.clone() };
+        let r = pb::ListOrderEventsRequest {
+            order_id: o.order_id.clone(),
+        };
         async move { c.list_order_events(r).await }
     })
     .await
     .unwrap()
     .events;
-    let kinds: Vec<_> = events.iter().map(|e| (e.sequence, e.event_type.as_str())).collect();
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|e| (e.sequence, e.event_type.as_str()))
+        .collect();
     assert_eq!(kinds, vec![(1, "PLACED"), (2, "CANCELLED")]);
 }

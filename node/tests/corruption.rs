@@ -10,7 +10,12 @@ use orderstore_node::storage::keys;
 /// and read it: the read fails with DATA_LOSS and the shard stays quarantined.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flipped_byte_quarantines_the_shard() {
-    let mut cluster = TestCluster::start(Spec { nodes: 1, shards: 1, ..Spec::default() }).await;
+    let mut cluster = TestCluster::start(Spec {
+        nodes: 1,
+        shards: 1,
+        ..Spec::default()
+    })
+    .await;
     let order = place(&cluster, "erin", "corrupt-1").await;
     let shard = shard_of(&cluster, &order.order_id);
     cluster.stop_node(1).await;
@@ -33,7 +38,10 @@ async fn flipped_byte_quarantines_the_shard() {
 
     cluster.start_node(1).await;
     let mut client = cluster.orders(1).await;
-    let req = orderstore_proto::v1::GetOrderRequest { order_id: order.order_id.clone(), consistency: 1 };
+    let req = orderstore_proto::v1::GetOrderRequest {
+        order_id: order.order_id.clone(),
+        consistency: 1,
+    };
     let err = eventually("damaged read is refused", || {
         let req = req.clone();
         let mut client = client.clone();

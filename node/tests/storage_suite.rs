@@ -19,12 +19,19 @@ use tempfile::TempDir;
 struct RocksBuilder;
 
 impl StoreBuilder<TypeConfig, ShardLogStore, ShardStateMachine, TempDir> for RocksBuilder {
-    async fn build(&self) -> Result<(TempDir, ShardLogStore, ShardStateMachine), StorageError<TypeConfig>> {
+    async fn build(
+        &self,
+    ) -> Result<(TempDir, ShardLogStore, ShardStateMachine), StorageError<TypeConfig>> {
         let io_err = |e| StorageError::from_io_error(ErrorSubject::Store, ErrorVerb::Write, e);
         let dir = TempDir::new().map_err(io_err)?;
         let engine = Engine::open(dir.path(), NodeMetrics::new()).map_err(io_err)?;
         let log = ShardLogStore::new(engine.clone(), 7);
-        let sm = ShardStateMachine::new(engine, 7, Arc::new(StateMachineConfig::default()), NodeMetrics::new());
+        let sm = ShardStateMachine::new(
+            engine,
+            7,
+            Arc::new(StateMachineConfig::default()),
+            NodeMetrics::new(),
+        );
         Ok((dir, log, sm))
     }
 }

@@ -74,12 +74,20 @@ impl AdminApi {
                     replica_applied: Vec::new(),
                     snapshot_index: m.snapshot.map(|l| l.index).unwrap_or(0),
                     purged_index: m.purged.map(|l| l.index).unwrap_or(0),
-                    health: if self.host.is_quarantined(s.id) { "quarantined" } else { "serving" }.to_string(),
+                    health: if self.host.is_quarantined(s.id) {
+                        "quarantined"
+                    } else {
+                        "serving"
+                    }
+                    .to_string(),
                 }
             })
             .collect();
         shards.sort_by_key(|s| s.id);
-        pb::NodeStatusReply { node: Some(self.node_info(self.host.node_id(), "up")), shards }
+        pb::NodeStatusReply {
+            node: Some(self.node_info(self.host.node_id(), "up")),
+            shards,
+        }
     }
 
     async fn cluster_status(&self) -> pb::ClusterStatusReply {
@@ -105,7 +113,16 @@ impl AdminApi {
             .config()
             .nodes
             .iter()
-            .map(|n| self.node_info(n.id, if reports.contains_key(&n.id) { "up" } else { "unreachable" }))
+            .map(|n| {
+                self.node_info(
+                    n.id,
+                    if reports.contains_key(&n.id) {
+                        "up"
+                    } else {
+                        "unreachable"
+                    },
+                )
+            })
             .collect();
         nodes.sort_by_key(|n| n.id);
 
@@ -116,7 +133,12 @@ impl AdminApi {
             .map(|desc| {
                 let views: Vec<(NodeId, &pb::ShardInfo)> = reports
                     .iter()
-                    .filter_map(|(node, r)| r.shards.iter().find(|s| s.id == desc.id).map(|s| (*node, s)))
+                    .filter_map(|(node, r)| {
+                        r.shards
+                            .iter()
+                            .find(|s| s.id == desc.id)
+                            .map(|s| (*node, s))
+                    })
                     .collect();
                 // Prefer the replica that says it leads; else the freshest term.
                 let best = views
@@ -137,7 +159,13 @@ impl AdminApi {
                 info.replica_applied = desc
                     .replicas
                     .iter()
-                    .map(|r| views.iter().find(|(n, _)| n == r).map(|(_, s)| s.applied_index).unwrap_or(0))
+                    .map(|r| {
+                        views
+                            .iter()
+                            .find(|(n, _)| n == r)
+                            .map(|(_, s)| s.applied_index)
+                            .unwrap_or(0)
+                    })
                     .collect();
                 info
             })
@@ -168,21 +196,37 @@ impl ClusterAdmin for AdminApi {
     ) -> Result<tonic::Response<pb::TransferLeaderReply>, tonic::Status> {
         let req = r.into_inner();
         let shard = self.host.shard(req.shard_id).ok_or_else(|| {
-            let hint = self.host.shard_map().get(req.shard_id).and_then(|d| d.replicas.first().copied());
-            ApiError::WrongNode { shard: req.shard_id, hint: hint.and_then(|id| self.host.node_addr(id).map(|a| (id, a))) }
+            let hint = self
+                .host
+                .shard_map()
+                .get(req.shard_id)
+                .and_then(|d| d.replicas.first().copied());
+            ApiError::WrongNode {
+                shard: req.shard_id,
+                hint: hint.and_then(|id| self.host.node_addr(id).map(|a| (id, a))),
+            }
         })?;
         let desc = shard.descriptor();
         if !desc.replicas.contains(&req.to_node) {
             return Err(ApiError::Invalid(crate::order::ValidationError::new(
                 "to_node",
-                format!("node {} has no replica of shard {}", req.to_node, req.shard_id),
+                format!(
+                    "node {} has no replica of shard {}",
+                    req.to_node, req.shard_id
+                ),
             ))
             .into());
         }
         let m = shard.raft.metrics().borrow_watched().clone();
         if m.current_leader != Some(m.id) {
-            let leader = m.current_leader.and_then(|id| self.host.node_addr(id).map(|a| (id, a)));
-            return Err(ApiError::NotLeader { shard: shard.id, leader }.into());
+            let leader = m
+                .current_leader
+                .and_then(|id| self.host.node_addr(id).map(|a| (id, a)));
+            return Err(ApiError::NotLeader {
+                shard: shard.id,
+                leader,
+            }
+            .into());
         }
         shard
             .raft

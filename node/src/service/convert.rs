@@ -74,9 +74,13 @@ pub fn command_from_pb(req: &pb::OrderCommandRequest) -> Result<OrderCommand, Ap
         A::Ship => OrderCommand::Ship { line: req.line },
         A::Deliver => OrderCommand::Deliver { line: req.line },
         A::Complete => OrderCommand::Complete,
-        A::Cancel => OrderCommand::Cancel { reason: req.reason.clone() },
+        A::Cancel => OrderCommand::Cancel {
+            reason: req.reason.clone(),
+        },
         A::Expire => OrderCommand::Expire,
-        A::Hold => OrderCommand::Hold { reason: req.reason.clone() },
+        A::Hold => OrderCommand::Hold {
+            reason: req.reason.clone(),
+        },
         A::ReleaseHold => OrderCommand::ReleaseHold,
         A::RequestReturn => OrderCommand::RequestReturn { line: req.line },
         A::ReceiveReturn => OrderCommand::ReceiveReturn,

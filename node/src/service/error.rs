@@ -24,7 +24,11 @@ pub enum ApiError {
     NotFound { order_id: String },
     /// The command does not apply in the order's current state; nothing changed.
     #[error("cannot {command} order in state {current}: {reason}")]
-    IllegalTransition { command: String, current: String, reason: String },
+    IllegalTransition {
+        command: String,
+        current: String,
+        reason: String,
+    },
     /// `expected_version` did not match.
     #[error("version conflict: expected {expected}, order is at {actual}")]
     VersionConflict { expected: u64, actual: u64 },
@@ -34,10 +38,16 @@ pub enum ApiError {
     IdempotencyKeyReused { key: String },
     /// This replica is not the shard's leader; retry at the hint.
     #[error("not the leader of shard {shard}")]
-    NotLeader { shard: ShardId, leader: Option<(NodeId, String)> },
+    NotLeader {
+        shard: ShardId,
+        leader: Option<(NodeId, String)>,
+    },
     /// This node carries no replica of the shard; retry at the hint.
     #[error("shard {shard} is not on this node")]
-    WrongNode { shard: ShardId, hint: Option<(NodeId, String)> },
+    WrongNode {
+        shard: ShardId,
+        hint: Option<(NodeId, String)>,
+    },
     /// This replica's data failed a checksum; it serves nothing until repaired.
     #[error("shard {shard} is quarantined on this node after a checksum failure")]
     Quarantined { shard: ShardId },
@@ -62,12 +72,23 @@ impl From<CommandError> for ApiError {
 impl From<OrderError> for ApiError {
     fn from(e: OrderError) -> Self {
         match e {
-            OrderError::IllegalTransition { command, current, reason, .. } => {
-                ApiError::IllegalTransition { command, current, reason }
+            OrderError::IllegalTransition {
+                command,
+                current,
+                reason,
+                ..
+            } => ApiError::IllegalTransition {
+                command,
+                current,
+                reason,
+            },
+            OrderError::VersionConflict { expected, actual } => {
+                ApiError::VersionConflict { expected, actual }
             }
-            OrderError::VersionConflict { expected, actual } => ApiError::VersionConflict { expected, actual },
             OrderError::Invalid(v) => ApiError::Invalid(v),
-            e @ OrderError::LineOutOfRange { .. } => ApiError::Invalid(ValidationError::new("line", e.to_string())),
+            e @ OrderError::LineOutOfRange { .. } => {
+                ApiError::Invalid(ValidationError::new("line", e.to_string()))
+            }
         }
     }
 }
@@ -96,20 +117,31 @@ impl ApiError {
             ApiError::NotFound { .. } => Code::NotFound,
             ApiError::IllegalTransition { .. } => Code::FailedPrecondition,
             ApiError::VersionConflict { .. } => Code::Aborted,
-            ApiError::AlreadyExists { .. } | ApiError::IdempotencyKeyReused { .. } => Code::AlreadyExists,
-            ApiError::NotLeader { .. } | ApiError::WrongNode { .. } | ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::AlreadyExists { .. } | ApiError::IdempotencyKeyReused { .. } => {
+                Code::AlreadyExists
+            }
+            ApiError::NotLeader { .. } | ApiError::WrongNode { .. } | ApiError::Unavailable(_) => {
+                Code::Unavailable
+            }
             ApiError::Quarantined { .. } => Code::DataLoss,
             ApiError::Internal(_) => Code::Internal,
         }
     }
 
     fn detail(&self) -> ErrorDetail {
-        let mut d = ErrorDetail { kind: self.kind().to_string(), ..Default::default() };
+        let mut d = ErrorDetail {
+            kind: self.kind().to_string(),
+            ..Default::default()
+        };
         match self {
             ApiError::Invalid(v) => d.field = v.field.clone(),
             ApiError::IllegalTransition { current, .. } => d.current_state = current.clone(),
             ApiError::VersionConflict { actual, .. } => d.current_version = *actual,
-            ApiError::NotLeader { shard, leader: hint } | ApiError::WrongNode { shard, hint } => {
+            ApiError::NotLeader {
+                shard,
+                leader: hint,
+            }
+            | ApiError::WrongNode { shard, hint } => {
                 d.shard_id = *shard;
                 if let Some((id, addr)) = hint {
                     d.leader_id = *id;
@@ -124,7 +156,11 @@ impl ApiError {
 
     /// The gRPC status sent to the client.
     pub fn to_status(&self) -> tonic::Status {
-        tonic::Status::with_details(self.code(), self.to_string(), self.detail().encode_to_vec().into())
+        tonic::Status::with_details(
+            self.code(),
+            self.to_string(),
+            self.detail().encode_to_vec().into(),
+        )
     }
 }
 

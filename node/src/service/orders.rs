@@ -21,8 +21,8 @@ use crate::host::Shard;
 use crate::host::ShardHost;
 use crate::order;
 use crate::order::Limits;
-use crate::order::NewOrder;
 use crate::order::NewLine;
+use crate::order::NewOrder;
 use crate::types::IdempotencyTag;
 use crate::types::ShardCommand;
 use crate::types::ShardResponse;
@@ -50,17 +50,27 @@ impl OrderApi {
         }
         self.host.shard(desc.id).ok_or_else(|| ApiError::WrongNode {
             shard: desc.id,
-            hint: desc.replicas.first().and_then(|id| self.host.node_addr(*id).map(|a| (*id, a))),
+            hint: desc
+                .replicas
+                .first()
+                .and_then(|id| self.host.node_addr(*id).map(|a| (*id, a))),
         })
     }
 
     fn not_leader(&self, shard: &Shard, f: Option<&ForwardToLeader<TypeConfig>>) -> ApiError {
         let leader = f.and_then(|f| {
             let id = f.leader_id?;
-            let addr = f.leader_node.as_ref().map(|n| n.addr.clone()).or_else(|| self.host.node_addr(id))?;
+            let addr = f
+                .leader_node
+                .as_ref()
+                .map(|n| n.addr.clone())
+                .or_else(|| self.host.node_addr(id))?;
             Some((id, addr))
         });
-        ApiError::NotLeader { shard: shard.id, leader }
+        ApiError::NotLeader {
+            shard: shard.id,
+            leader,
+        }
     }
 
     /// A failed local read: DATA_LOSS if it quarantined the shard, INTERNAL otherwise.
@@ -104,22 +114,37 @@ impl OrderApi {
         match resp.data {
             ShardResponse::Order { order, replayed } => {
                 metrics.proposal(shard.id, "ok");
-                Ok(pb::OrderReply { order: Some(convert::order_to_pb(&order)), replayed })
+                Ok(pb::OrderReply {
+                    order: Some(convert::order_to_pb(&order)),
+                    replayed,
+                })
             }
             ShardResponse::Rejected(e) => {
                 metrics.proposal(shard.id, "rejected");
                 Err(e.into())
             }
-            ShardResponse::Empty => Err(ApiError::Internal("empty response to an order command".into())),
+            ShardResponse::Empty => Err(ApiError::Internal(
+                "empty response to an order command".into(),
+            )),
         }
     }
 
     /// Waits until this replica may serve a linearizable read of `shard`.
     async fn read_barrier(&self, shard: &Shard) -> Result<(), ApiError> {
-        match tokio::time::timeout(PROPOSAL_TIMEOUT, shard.raft.ensure_linearizable(ReadPolicy::ReadIndex)).await {
-            Err(_) => Err(ApiError::Unavailable(format!("shard {}: read barrier timed out", shard.id))),
+        match tokio::time::timeout(
+            PROPOSAL_TIMEOUT,
+            shard.raft.ensure_linearizable(ReadPolicy::ReadIndex),
+        )
+        .await
+        {
+            Err(_) => Err(ApiError::Unavailable(format!(
+                "shard {}: read barrier timed out",
+                shard.id
+            ))),
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f)))) => Err(self.not_leader(shard, Some(&f))),
+            Ok(Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f)))) => {
+                Err(self.not_leader(shard, Some(&f)))
+            }
             Ok(Err(e)) => Err(ApiError::Unavailable(format!("shard {}: {e}", shard.id))),
         }
     }
@@ -129,10 +154,20 @@ impl OrderApi {
         if !req.idempotency_key.is_empty() {
             order::validate_idempotency_key(&req.idempotency_key, limits)?;
         }
-        let region = if req.region.is_empty() { self.host.config().default_region.clone() } else { req.region.clone() };
-        let currency = if req.currency.is_empty() { "USD".to_string() } else { req.currency.clone() };
-        let idempotency = (!req.idempotency_key.is_empty())
-            .then(|| IdempotencyTag { key: format!("place:{}", req.idempotency_key), fingerprint: fingerprint(&req) });
+        let region = if req.region.is_empty() {
+            self.host.config().default_region.clone()
+        } else {
+            req.region.clone()
+        };
+        let currency = if req.currency.is_empty() {
+            "USD".to_string()
+        } else {
+            req.currency.clone()
+        };
+        let idempotency = (!req.idempotency_key.is_empty()).then(|| IdempotencyTag {
+            key: format!("place:{}", req.idempotency_key),
+            fingerprint: fingerprint(&req),
+        });
         let order_id = convert::new_order_id(&region, idempotency.as_ref().map(|t| t.key.as_str()));
         let new = NewOrder {
             order_id,
@@ -142,12 +177,24 @@ impl OrderApi {
             lines: req
                 .items
                 .into_iter()
-                .map(|i| NewLine { sku: i.sku, quantity: i.quantity, unit_price: i.unit_price })
+                .map(|i| NewLine {
+                    sku: i.sku,
+                    quantity: i.quantity,
+                    unit_price: i.unit_price,
+                })
                 .collect(),
         };
         order::validate_new_order(&new, limits)?;
         let shard = self.route(&new.order_id)?;
-        self.propose(&shard, ShardCommand::PlaceOrder { order: new, idempotency, now_ms: now_ms() }).await
+        self.propose(
+            &shard,
+            ShardCommand::PlaceOrder {
+                order: new,
+                idempotency,
+                now_ms: now_ms(),
+            },
+        )
+        .await
     }
 
     async fn get_order(&self, req: pb::GetOrderRequest) -> Result<pb::OrderReply, ApiError> {
@@ -162,11 +209,19 @@ impl OrderApi {
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .map_err(|e| self.read_failed(&shard, e))?;
-        let order = found.ok_or(ApiError::NotFound { order_id: req.order_id })?;
-        Ok(pb::OrderReply { order: Some(convert::order_to_pb(&order)), replayed: false })
+        let order = found.ok_or(ApiError::NotFound {
+            order_id: req.order_id,
+        })?;
+        Ok(pb::OrderReply {
+            order: Some(convert::order_to_pb(&order)),
+            replayed: false,
+        })
     }
 
-    async fn apply_command(&self, req: pb::OrderCommandRequest) -> Result<pb::OrderReply, ApiError> {
+    async fn apply_command(
+        &self,
+        req: pb::OrderCommandRequest,
+    ) -> Result<pb::OrderReply, ApiError> {
         let limits = &self.limits;
         order::validate_order_id(&req.order_id, limits)?;
         if !req.idempotency_key.is_empty() {
@@ -175,8 +230,10 @@ impl OrderApi {
         order::validate_reason(&req.reason, limits)?;
         let command = convert::command_from_pb(&req)?;
         order::validate_command(&command, limits)?;
-        let idempotency = (!req.idempotency_key.is_empty())
-            .then(|| IdempotencyTag { key: format!("cmd:{}", req.idempotency_key), fingerprint: fingerprint(&req) });
+        let idempotency = (!req.idempotency_key.is_empty()).then(|| IdempotencyTag {
+            key: format!("cmd:{}", req.idempotency_key),
+            fingerprint: fingerprint(&req),
+        });
         let shard = self.route(&req.order_id)?;
         let cmd = ShardCommand::UpdateOrder {
             order_id: req.order_id,
@@ -188,7 +245,10 @@ impl OrderApi {
         self.propose(&shard, cmd).await
     }
 
-    async fn list_events(&self, req: pb::ListOrderEventsRequest) -> Result<pb::ListOrderEventsReply, ApiError> {
+    async fn list_events(
+        &self,
+        req: pb::ListOrderEventsRequest,
+    ) -> Result<pb::ListOrderEventsReply, ApiError> {
         order::validate_order_id(&req.order_id, &self.limits)?;
         let shard = self.route(&req.order_id)?;
         self.read_barrier(&shard).await?;
@@ -199,9 +259,13 @@ impl OrderApi {
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .map_err(|e| self.read_failed(&shard, e))?;
         if events.is_empty() {
-            return Err(ApiError::NotFound { order_id: req.order_id });
+            return Err(ApiError::NotFound {
+                order_id: req.order_id,
+            });
         }
-        Ok(pb::ListOrderEventsReply { events: events.iter().map(convert::event_to_pb).collect() })
+        Ok(pb::ListOrderEventsReply {
+            events: events.iter().map(convert::event_to_pb).collect(),
+        })
     }
 }
 
@@ -212,28 +276,44 @@ fn fingerprint<M: Message>(req: &M) -> u64 {
 
 /// The proposing leader's wall clock, carried in the command so apply is deterministic.
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Runs `f`, records the RPC metric, and turns the outcome into a gRPC result.
-async fn observed<T, F>(host: &ShardHost, method: &str, f: F) -> Result<tonic::Response<T>, tonic::Status>
+async fn observed<T, F>(
+    host: &ShardHost,
+    method: &str,
+    f: F,
+) -> Result<tonic::Response<T>, tonic::Status>
 where
     F: std::future::Future<Output = Result<T, ApiError>>,
 {
     let started = Instant::now();
     let res = f.await;
-    let code = res.as_ref().map(|_| tonic::Code::Ok).unwrap_or_else(|e| e.code());
+    let code = res
+        .as_ref()
+        .map(|_| tonic::Code::Ok)
+        .unwrap_or_else(|e| e.code());
     host.metrics().rpc(method, code, started.elapsed());
     res.map(tonic::Response::new).map_err(|e| e.to_status())
 }
 
 #[tonic::async_trait]
 impl OrderService for OrderApi {
-    async fn place_order(&self, r: tonic::Request<pb::PlaceOrderRequest>) -> Result<tonic::Response<pb::OrderReply>, tonic::Status> {
+    async fn place_order(
+        &self,
+        r: tonic::Request<pb::PlaceOrderRequest>,
+    ) -> Result<tonic::Response<pb::OrderReply>, tonic::Status> {
         observed(&self.host, "PlaceOrder", self.place_order(r.into_inner())).await
     }
 
-    async fn get_order(&self, r: tonic::Request<pb::GetOrderRequest>) -> Result<tonic::Response<pb::OrderReply>, tonic::Status> {
+    async fn get_order(
+        &self,
+        r: tonic::Request<pb::GetOrderRequest>,
+    ) -> Result<tonic::Response<pb::OrderReply>, tonic::Status> {
         observed(&self.host, "GetOrder", self.get_order(r.into_inner())).await
     }
 
@@ -241,14 +321,23 @@ impl OrderService for OrderApi {
         &self,
         r: tonic::Request<pb::OrderCommandRequest>,
     ) -> Result<tonic::Response<pb::OrderReply>, tonic::Status> {
-        observed(&self.host, "ApplyOrderCommand", self.apply_command(r.into_inner())).await
+        observed(
+            &self.host,
+            "ApplyOrderCommand",
+            self.apply_command(r.into_inner()),
+        )
+        .await
     }
 
     async fn list_order_events(
         &self,
         r: tonic::Request<pb::ListOrderEventsRequest>,
     ) -> Result<tonic::Response<pb::ListOrderEventsReply>, tonic::Status> {
-        observed(&self.host, "ListOrderEvents", self.list_events(r.into_inner())).await
+        observed(
+            &self.host,
+            "ListOrderEvents",
+            self.list_events(r.into_inner()),
+        )
+        .await
     }
 }
-

@@ -17,8 +17,14 @@ pub const CHECKSUM_LEN: usize = 4;
 pub enum CodecError {
     /// Returned by [`decode`] when the stored crc32 does not match the key and body read back:
     /// the value is corrupt (or was written under another key) and must not be served.
-    #[error("checksum mismatch for key {key_hex}: stored {stored:#010x}, computed {computed:#010x}")]
-    ChecksumMismatch { key_hex: String, stored: u32, computed: u32 },
+    #[error(
+        "checksum mismatch for key {key_hex}: stored {stored:#010x}, computed {computed:#010x}"
+    )]
+    ChecksumMismatch {
+        key_hex: String,
+        stored: u32,
+        computed: u32,
+    },
     /// Returned by [`decode`] when the value is shorter than its checksum.
     #[error("truncated value for key {key_hex}: {len} bytes")]
     Truncated { key_hex: String, len: usize },
@@ -34,7 +40,10 @@ pub enum CodecError {
 impl CodecError {
     /// True when the bytes on disk are damaged (as opposed to a format problem).
     pub fn is_corruption(&self) -> bool {
-        matches!(self, CodecError::ChecksumMismatch { .. } | CodecError::Truncated { .. })
+        matches!(
+            self,
+            CodecError::ChecksumMismatch { .. } | CodecError::Truncated { .. }
+        )
     }
 }
 
@@ -61,13 +70,20 @@ pub fn frame(key: &[u8], body: &[u8]) -> Vec<u8> {
 /// Checks the frame of a value read under `key` and returns its body.
 pub fn unframe<'a>(key: &[u8], value: &'a [u8]) -> Result<&'a [u8], CodecError> {
     if value.len() < CHECKSUM_LEN {
-        return Err(CodecError::Truncated { key_hex: key_hex(key), len: value.len() });
+        return Err(CodecError::Truncated {
+            key_hex: key_hex(key),
+            len: value.len(),
+        });
     }
     let (head, body) = value.split_at(CHECKSUM_LEN);
     let stored = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
     let computed = checksum(key, body);
     if stored != computed {
-        return Err(CodecError::ChecksumMismatch { key_hex: key_hex(key), stored, computed });
+        return Err(CodecError::ChecksumMismatch {
+            key_hex: key_hex(key),
+            stored,
+            computed,
+        });
     }
     Ok(body)
 }
@@ -81,8 +97,10 @@ pub fn encode<T: Serialize + ?Sized>(key: &[u8], record: &T) -> Result<Vec<u8>, 
 /// Verifies and decodes a value read under `key`.
 pub fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, CodecError> {
     let body = unframe(key, value)?;
-    bincode::deserialize(body)
-        .map_err(|e| CodecError::Decode { key_hex: key_hex(key), reason: e.to_string() })
+    bincode::deserialize(body).map_err(|e| CodecError::Decode {
+        key_hex: key_hex(key),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -117,6 +135,9 @@ mod tests {
 
     #[test]
     fn truncated_value_is_caught() {
-        assert!(matches!(decode::<u32>(b"k", &[1, 2]), Err(CodecError::Truncated { .. })));
+        assert!(matches!(
+            decode::<u32>(b"k", &[1, 2]),
+            Err(CodecError::Truncated { .. })
+        ));
     }
 }

@@ -43,13 +43,19 @@ impl Engine {
         let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(io::Error::other)?;
         let db = Arc::new(db);
         let committer = GroupCommitter::start(&db, metrics)?;
-        Ok(Self { db, committer, health: ShardHealth::default() })
+        Ok(Self {
+            db,
+            committer,
+            health: ShardHealth::default(),
+        })
     }
 
     /// Column family handle by name.
     pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
         // Every name in `keys::ALL_CFS` is created by `open`, and only those names are asked for.
-        self.db.cf_handle(name).expect("column family created at open")
+        self.db
+            .cf_handle(name)
+            .expect("column family created at open")
     }
 
     /// Reads and verifies one record. A checksum failure quarantines `shard` and is returned as
@@ -60,10 +66,16 @@ impl Engine {
         cf: &str,
         key: &[u8],
     ) -> io::Result<Option<T>> {
-        let Some(raw) = self.db.get_pinned_cf(self.cf(cf), key).map_err(io::Error::other)? else {
+        let Some(raw) = self
+            .db
+            .get_pinned_cf(self.cf(cf), key)
+            .map_err(io::Error::other)?
+        else {
             return Ok(None);
         };
-        codec::decode(key, &raw).map(Some).map_err(|e| self.corrupt(shard, cf, e))
+        codec::decode(key, &raw)
+            .map(Some)
+            .map_err(|e| self.corrupt(shard, cf, e))
     }
 
     /// Records a decode failure: logs it loudly with the key, quarantines the shard when the

@@ -51,25 +51,29 @@ impl GroupCommitter {
         F: Fn() -> Result<(), String> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<SyncCallback>();
-        thread::Builder::new().name("group-commit".into()).spawn(move || {
-            let mut batch = Vec::new();
-            // `recv` fails only when every sender is gone: the node is shutting down.
-            while let Ok(first) = rx.recv() {
-                batch.push(first);
-                batch.extend(rx.try_iter());
-                let started = Instant::now();
-                let result = sync();
-                metrics.observe_fsync(started.elapsed(), batch.len());
-                match result {
-                    Ok(()) => batch.drain(..).for_each(|cb| cb(Ok(()))),
-                    Err(e) => {
-                        tracing::error!(error = %e, waiters = batch.len(), "WAL sync failed");
-                        metrics.fsync_errors.inc();
-                        batch.drain(..).for_each(|cb| cb(Err(io::Error::other(e.clone()))));
+        thread::Builder::new()
+            .name("group-commit".into())
+            .spawn(move || {
+                let mut batch = Vec::new();
+                // `recv` fails only when every sender is gone: the node is shutting down.
+                while let Ok(first) = rx.recv() {
+                    batch.push(first);
+                    batch.extend(rx.try_iter());
+                    let started = Instant::now();
+                    let result = sync();
+                    metrics.observe_fsync(started.elapsed(), batch.len());
+                    match result {
+                        Ok(()) => batch.drain(..).for_each(|cb| cb(Ok(()))),
+                        Err(e) => {
+                            tracing::error!(error = %e, waiters = batch.len(), "WAL sync failed");
+                            metrics.fsync_errors.inc();
+                            batch
+                                .drain(..)
+                                .for_each(|cb| cb(Err(io::Error::other(e.clone()))));
+                        }
                     }
                 }
-            }
-        })?;
+            })?;
         Ok(Self { tx })
     }
 
@@ -123,13 +127,18 @@ mod tests {
         for _ in 0..51 {
             done_rx.recv().unwrap().unwrap();
         }
-        assert_eq!(syncs.load(Ordering::SeqCst), 2, "51 appends made durable by 2 syncs");
+        assert_eq!(
+            syncs.load(Ordering::SeqCst),
+            2,
+            "51 appends made durable by 2 syncs"
+        );
     }
 
     /// A failed sync fails every append waiting on it; none is acknowledged.
     #[test]
     fn failed_sync_fails_every_waiter() {
-        let committer = GroupCommitter::with_sync(NodeMetrics::new(), || Err("disk gone".into())).unwrap();
+        let committer =
+            GroupCommitter::with_sync(NodeMetrics::new(), || Err("disk gone".into())).unwrap();
         let (tx, rx) = mpsc::channel();
         for _ in 0..3 {
             let tx = tx.clone();

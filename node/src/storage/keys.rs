@@ -149,6 +149,9 @@ mod tests {
     #[test]
     fn expiry_key_round_trips() {
         let k = idempotency_expiry_key(4, 123, "key-1");
-        assert_eq!(parse_idempotency_expiry_key(&k), Some((123, "key-1".to_string())));
+        assert_eq!(
+            parse_idempotency_expiry_key(&k),
+            Some((123, "key-1".to_string()))
+        );
     }
 }

@@ -49,7 +49,8 @@ impl ShardLogStore {
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, tag: u8) -> io::Result<Option<T>> {
-        self.engine.get(self.shard, keys::CF_RAFT_META, &self.meta_key(tag))
+        self.engine
+            .get(self.shard, keys::CF_RAFT_META, &self.meta_key(tag))
     }
 
     fn put_meta<T: serde::Serialize>(&self, tag: u8, value: &T, sync: bool) -> io::Result<()> {
@@ -150,8 +151,11 @@ impl RaftLogStorage<TypeConfig> for ShardLogStore {
             }
         }
         let last_purged_log_id: Option<LogId> = self.get_meta(keys::META_PURGED)?;
-        let last_log_id = last_log_id.or_else(|| last_purged_log_id.clone());
-        Ok(LogState { last_purged_log_id, last_log_id })
+        let last_log_id = last_log_id.or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -169,10 +173,16 @@ impl RaftLogStorage<TypeConfig> for ShardLogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        Ok(self.get_meta::<Option<LogId>>(keys::META_COMMITTED)?.flatten())
+        Ok(self
+            .get_meta::<Option<LogId>>(keys::META_COMMITTED)?
+            .flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -186,7 +196,9 @@ impl RaftLogStorage<TypeConfig> for ShardLogStore {
         }
         // Written (readable) now, durable once the group committer's next sync has run.
         self.engine.db.write(batch).map_err(io::Error::other)?;
-        self.engine.committer.after_sync(Box::new(move |res| callback.io_completed(res)));
+        self.engine
+            .committer
+            .after_sync(Box::new(move |res| callback.io_completed(res)));
         Ok(())
     }
 

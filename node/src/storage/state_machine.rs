@@ -67,7 +67,10 @@ pub struct StateMachineConfig {
 
 impl Default for StateMachineConfig {
     fn default() -> Self {
-        Self { limits: Limits::default(), idempotency_ttl_ms: 24 * 3600 * 1000 }
+        Self {
+            limits: Limits::default(),
+            idempotency_ttl_ms: 24 * 3600 * 1000,
+        }
     }
 }
 
@@ -126,19 +129,33 @@ impl ShardStateMachine {
         config: Arc<StateMachineConfig>,
         metrics: NodeMetrics,
     ) -> Self {
-        Self { engine, shard, config, metrics }
+        Self {
+            engine,
+            shard,
+            config,
+            metrics,
+        }
     }
 
     /// A read-only view of this shard's applied state.
     pub fn reader(&self) -> ShardReader {
-        ShardReader { engine: self.engine.clone(), shard: self.shard }
+        ShardReader {
+            engine: self.engine.clone(),
+            shard: self.shard,
+        }
     }
 
     fn applied_key(&self) -> Vec<u8> {
         keys::tagged(self.shard, keys::STATE_APPLIED, &[])
     }
 
-    fn put<T: Serialize>(&self, batch: &mut WriteBatch, cf: &str, key: Vec<u8>, value: &T) -> io::Result<()> {
+    fn put<T: Serialize>(
+        &self,
+        batch: &mut WriteBatch,
+        cf: &str,
+        key: Vec<u8>,
+        value: &T,
+    ) -> io::Result<()> {
         let bytes = codec::encode(&key, value).map_err(io::Error::other)?;
         batch.put_cf(self.engine.cf(cf), key, bytes);
         Ok(())
@@ -146,22 +163,41 @@ impl ShardStateMachine {
 
     /// Applies one command into `batch`, returning the client's answer. Nothing is written
     /// outside `batch`; on `Err` (storage failure) the batch must be discarded.
-    fn execute(&self, index: u64, cmd: &ShardCommand, batch: &mut WriteBatch) -> io::Result<ShardResponse> {
+    fn execute(
+        &self,
+        index: u64,
+        cmd: &ShardCommand,
+        batch: &mut WriteBatch,
+    ) -> io::Result<ShardResponse> {
         let (idempotency, now_ms) = match cmd {
-            ShardCommand::PlaceOrder { idempotency, now_ms, .. } => (idempotency, *now_ms),
-            ShardCommand::UpdateOrder { idempotency, now_ms, .. } => (idempotency, *now_ms),
+            ShardCommand::PlaceOrder {
+                idempotency,
+                now_ms,
+                ..
+            } => (idempotency, *now_ms),
+            ShardCommand::UpdateOrder {
+                idempotency,
+                now_ms,
+                ..
+            } => (idempotency, *now_ms),
         };
         if let Some(tag) = idempotency {
             let key = keys::idempotency_key(self.shard, &tag.key);
-            let rec: Option<IdempotencyRecord> = self.engine.get(self.shard, keys::CF_STATE, &key)?;
+            let rec: Option<IdempotencyRecord> =
+                self.engine.get(self.shard, keys::CF_STATE, &key)?;
             if let Some(rec) = rec.filter(|r| r.expires_at_ms > now_ms) {
                 if rec.fingerprint != tag.fingerprint {
-                    return Ok(ShardResponse::Rejected(CommandError::IdempotencyKeyReused {
-                        key: tag.key.clone(),
-                    }));
+                    return Ok(ShardResponse::Rejected(
+                        CommandError::IdempotencyKeyReused {
+                            key: tag.key.clone(),
+                        },
+                    ));
                 }
                 return Ok(match rec.response {
-                    ShardResponse::Order { order, .. } => ShardResponse::Order { order, replayed: true },
+                    ShardResponse::Order { order, .. } => ShardResponse::Order {
+                        order,
+                        replayed: true,
+                    },
                     other => other,
                 });
             }
@@ -170,16 +206,31 @@ impl ShardStateMachine {
         let outcome = match cmd {
             ShardCommand::PlaceOrder { order: new, .. } => {
                 let key = keys::order_key(self.shard, &new.order_id);
-                if self.engine.db.get_pinned_cf(self.engine.cf(keys::CF_STATE), &key).map_err(io::Error::other)?.is_some() {
-                    Err(CommandError::AlreadyExists { order_id: new.order_id.clone() })
+                if self
+                    .engine
+                    .db
+                    .get_pinned_cf(self.engine.cf(keys::CF_STATE), &key)
+                    .map_err(io::Error::other)?
+                    .is_some()
+                {
+                    Err(CommandError::AlreadyExists {
+                        order_id: new.order_id.clone(),
+                    })
                 } else {
                     order::place(new, &self.config.limits, now_ms).map_err(CommandError::from)
                 }
             }
-            ShardCommand::UpdateOrder { order_id, command, expected_version, .. } => {
+            ShardCommand::UpdateOrder {
+                order_id,
+                command,
+                expected_version,
+                ..
+            } => {
                 let key = keys::order_key(self.shard, order_id);
                 match self.engine.get::<Order>(self.shard, keys::CF_STATE, &key)? {
-                    None => Err(CommandError::NotFound { order_id: order_id.clone() }),
+                    None => Err(CommandError::NotFound {
+                        order_id: order_id.clone(),
+                    }),
                     Some(current) => order::apply(&current, command, *expected_version, now_ms)
                         .map_err(CommandError::from),
                 }
@@ -189,7 +240,10 @@ impl ShardStateMachine {
         let response = match outcome {
             Ok((order, event)) => {
                 self.write_change(index, &order, &event, batch)?;
-                ShardResponse::Order { order, replayed: false }
+                ShardResponse::Order {
+                    order,
+                    replayed: false,
+                }
             }
             Err(e) => ShardResponse::Rejected(e),
         };
@@ -199,16 +253,35 @@ impl ShardStateMachine {
         Ok(response)
     }
 
-    fn write_change(&self, index: u64, order: &Order, event: &OrderEvent, batch: &mut WriteBatch) -> io::Result<()> {
-        self.put(batch, keys::CF_STATE, keys::order_key(self.shard, &order.order_id), order)?;
+    fn write_change(
+        &self,
+        index: u64,
+        order: &Order,
+        event: &OrderEvent,
+        batch: &mut WriteBatch,
+    ) -> io::Result<()> {
+        self.put(
+            batch,
+            keys::CF_STATE,
+            keys::order_key(self.shard, &order.order_id),
+            order,
+        )?;
         self.put(
             batch,
             keys::CF_STATE,
             keys::order_event_key(self.shard, &order.order_id, event.sequence),
             event,
         )?;
-        let pointer = EventLogPointer { order_id: order.order_id.clone(), sequence: event.sequence };
-        self.put(batch, keys::CF_STATE, keys::event_log_key(self.shard, index, 0), &pointer)
+        let pointer = EventLogPointer {
+            order_id: order.order_id.clone(),
+            sequence: event.sequence,
+        };
+        self.put(
+            batch,
+            keys::CF_STATE,
+            keys::event_log_key(self.shard, index, 0),
+            &pointer,
+        )
     }
 
     fn write_idempotency(
@@ -219,8 +292,17 @@ impl ShardStateMachine {
         batch: &mut WriteBatch,
     ) -> io::Result<()> {
         let expires_at_ms = now_ms.saturating_add(self.config.idempotency_ttl_ms);
-        let rec = IdempotencyRecord { fingerprint: tag.fingerprint, response: response.clone(), expires_at_ms };
-        self.put(batch, keys::CF_STATE, keys::idempotency_key(self.shard, &tag.key), &rec)?;
+        let rec = IdempotencyRecord {
+            fingerprint: tag.fingerprint,
+            response: response.clone(),
+            expires_at_ms,
+        };
+        self.put(
+            batch,
+            keys::CF_STATE,
+            keys::idempotency_key(self.shard, &tag.key),
+            &rec,
+        )?;
         let expiry = keys::idempotency_expiry_key(self.shard, expires_at_ms, &tag.key);
         // An index entry: its key is the data; the value is an empty, still checksummed body.
         let value = codec::frame(&expiry, &[]);
@@ -236,14 +318,19 @@ impl ShardStateMachine {
         let end = keys::idempotency_expiry_key(self.shard, now_ms, "");
         let mut opts = ReadOptions::default();
         opts.set_iterate_upper_bound(end);
-        let iter = self.engine.db.iterator_cf_opt(cf, opts, IteratorMode::From(&start, Direction::Forward));
+        let iter = self.engine.db.iterator_cf_opt(
+            cf,
+            opts,
+            IteratorMode::From(&start, Direction::Forward),
+        );
         for item in iter.take(IDEMPOTENCY_GC_PER_ENTRY) {
             let (key, _) = item.map_err(io::Error::other)?;
             if let Some((expires_at_ms, idem_key)) = keys::parse_idempotency_expiry_key(&key) {
                 let rec_key = keys::idempotency_key(self.shard, &idem_key);
                 // The key may have been reused after expiring: only delete the record this index
                 // entry describes.
-                let rec: Option<IdempotencyRecord> = self.engine.get(self.shard, keys::CF_STATE, &rec_key)?;
+                let rec: Option<IdempotencyRecord> =
+                    self.engine.get(self.shard, keys::CF_STATE, &rec_key)?;
                 if rec.is_some_and(|r| r.expires_at_ms == expires_at_ms) {
                     batch.delete_cf(cf, rec_key);
                 }
@@ -254,7 +341,10 @@ impl ShardStateMachine {
     }
 
     fn read_applied(&self) -> io::Result<AppliedState> {
-        Ok(self.engine.get(self.shard, keys::CF_STATE, &self.applied_key())?.unwrap_or_default())
+        Ok(self
+            .engine
+            .get(self.shard, keys::CF_STATE, &self.applied_key())?
+            .unwrap_or_default())
     }
 }
 
@@ -282,7 +372,8 @@ impl RaftStateMachine<TypeConfig> for ShardStateMachine {
                     let response = self.execute(index, cmd, &mut batch)?;
                     if index % 64 == 0 {
                         let now_ms = match cmd {
-                            ShardCommand::PlaceOrder { now_ms, .. } | ShardCommand::UpdateOrder { now_ms, .. } => *now_ms,
+                            ShardCommand::PlaceOrder { now_ms, .. }
+                            | ShardCommand::UpdateOrder { now_ms, .. } => *now_ms,
                         };
                         self.collect_expired_idempotency(now_ms, &mut batch)?;
                     }
@@ -309,14 +400,25 @@ impl RaftStateMachine<TypeConfig> for ShardStateMachine {
         self.clone()
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotData,
+    ) -> Result<(), io::Error> {
         let data = snapshot.into_inner();
-        let payload: SnapshotPayload = codec::decode(SNAPSHOT_PAYLOAD_KEY, &data)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot rejected: {e}")))?;
+        let payload: SnapshotPayload = codec::decode(SNAPSHOT_PAYLOAD_KEY, &data).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("snapshot rejected: {e}"),
+            )
+        })?;
         if payload.format_version != SNAPSHOT_FORMAT_VERSION {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("snapshot format {} not supported (want {SNAPSHOT_FORMAT_VERSION})", payload.format_version),
+                format!(
+                    "snapshot format {} not supported (want {SNAPSHOT_FORMAT_VERSION})",
+                    payload.format_version
+                ),
             ));
         }
         let engine = self.engine.clone();
@@ -332,13 +434,22 @@ impl RaftStateMachine<TypeConfig> for ShardStateMachine {
                 let mut key = prefix.to_vec();
                 key.extend_from_slice(&suffix);
                 // Records travel with their own checksums; verify before trusting them.
-                codec::unframe(&key, &raw).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                codec::unframe(&key, &raw)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
                 batch.put_cf(cf, key, raw);
             }
-            let applied = AppliedState { last_applied: meta.last_log_id.clone(), membership: meta.last_membership.clone() };
+            let applied = AppliedState {
+                last_applied: meta.last_log_id,
+                membership: meta.last_membership.clone(),
+            };
             this.put(&mut batch, keys::CF_STATE, this.applied_key(), &applied)?;
             let stored = StoredSnapshot { meta, data };
-            this.put(&mut batch, keys::CF_RAFT_META, keys::tagged(this.shard, keys::META_SNAPSHOT, &[]), &stored)?;
+            this.put(
+                &mut batch,
+                keys::CF_RAFT_META,
+                keys::tagged(this.shard, keys::META_SNAPSHOT, &[]),
+                &stored,
+            )?;
             let mut opts = WriteOptions::default();
             opts.set_sync(true);
             engine.db.write_opt(batch, &opts).map_err(io::Error::other)
@@ -351,8 +462,12 @@ impl RaftStateMachine<TypeConfig> for ShardStateMachine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
         let key = keys::tagged(self.shard, keys::META_SNAPSHOT, &[]);
-        let stored: Option<StoredSnapshot> = self.engine.get(self.shard, keys::CF_RAFT_META, &key)?;
-        Ok(stored.map(|s| Snapshot { meta: s.meta, snapshot: Cursor::new(s.data) }))
+        let stored: Option<StoredSnapshot> =
+            self.engine.get(self.shard, keys::CF_RAFT_META, &key)?;
+        Ok(stored.map(|s| Snapshot {
+            meta: s.meta,
+            snapshot: Cursor::new(s.data),
+        }))
     }
 }
 
@@ -408,7 +523,11 @@ impl ShardReader {
     /// The order, or `None` if this replica has not applied it. Fails (and quarantines the
     /// shard) if the stored record is damaged.
     pub fn order(&self, order_id: &str) -> io::Result<Option<Order>> {
-        self.engine.get(self.shard, keys::CF_STATE, &keys::order_key(self.shard, order_id))
+        self.engine.get(
+            self.shard,
+            keys::CF_STATE,
+            &keys::order_key(self.shard, order_id),
+        )
     }
 
     /// Every event of the order, in sequence order.
@@ -420,9 +539,16 @@ impl ShardReader {
         }
         let cf = self.engine.cf(keys::CF_STATE);
         let mut out = Vec::new();
-        for item in self.engine.db.iterator_cf_opt(cf, opts, IteratorMode::From(&prefix, Direction::Forward)) {
+        for item in self.engine.db.iterator_cf_opt(
+            cf,
+            opts,
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
             let (key, raw) = item.map_err(io::Error::other)?;
-            out.push(codec::decode(&key, &raw).map_err(|e| self.engine.corrupt(self.shard, keys::CF_STATE, e))?);
+            out.push(
+                codec::decode(&key, &raw)
+                    .map_err(|e| self.engine.corrupt(self.shard, keys::CF_STATE, e))?,
+            );
         }
         Ok(out)
     }

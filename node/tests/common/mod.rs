@@ -48,7 +48,12 @@ pub struct Spec {
 
 impl Default for Spec {
     fn default() -> Self {
-        Self { nodes: 3, shards: 4, snapshot_logs_since_last: 5000, max_in_snapshot_log_to_keep: 1000 }
+        Self {
+            nodes: 3,
+            shards: 4,
+            snapshot_logs_since_last: 5000,
+            max_in_snapshot_log_to_keep: 1000,
+        }
     }
 }
 
@@ -58,7 +63,10 @@ fn init_logging() {
     ONCE.call_once(|| {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
     });
 }
 
@@ -76,7 +84,10 @@ impl TestCluster {
         for id in 1..=spec.nodes as u64 {
             let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
             let status = TcpListener::bind("127.0.0.1:0").await.expect("bind status");
-            let (g, s) = (grpc.local_addr().unwrap().to_string(), status.local_addr().unwrap().to_string());
+            let (g, s) = (
+                grpc.local_addr().unwrap().to_string(),
+                status.local_addr().unwrap().to_string(),
+            );
             toml.push_str(&format!(
                 "[[nodes]]\nid = {id}\ngrpc_addr = \"{g}\"\nstatus_addr = \"{s}\"\nzone = \"z{id}\"\n"
             ));
@@ -84,7 +95,11 @@ impl TestCluster {
         }
         let config = ClusterConfig::from_toml_str(&toml).expect("config parses");
         config.validate().expect("config valid");
-        let mut cluster = TestCluster { config, nodes: BTreeMap::new(), _dir: dir };
+        let mut cluster = TestCluster {
+            config,
+            nodes: BTreeMap::new(),
+            _dir: dir,
+        };
         for (id, (grpc, status)) in listeners {
             let data_dir = cluster._dir.path().join(format!("node-{id}"));
             let node = TestNode {
@@ -103,7 +118,11 @@ impl TestCluster {
 
     fn spawn(&mut self, id: u64, grpc: TcpListener, status: TcpListener) {
         let node = self.nodes.get_mut(&id).expect("known node");
-        let opts = NodeOptions { node_id: id, config: self.config.clone(), data_dir: node.data_dir.clone() };
+        let opts = NodeOptions {
+            node_id: id,
+            config: self.config.clone(),
+            data_dir: node.data_dir.clone(),
+        };
         let (shutdown, rx) = Shutdown::new();
         let task = tokio::spawn(async move {
             if let Err(e) = orderstore_node::run(opts, grpc, status, rx).await {
@@ -130,12 +149,18 @@ impl TestCluster {
             (n.grpc_addr.clone(), n.status_addr.clone())
         };
         let grpc = TcpListener::bind(&grpc_addr).await.expect("rebind grpc");
-        let status = TcpListener::bind(&status_addr).await.expect("rebind status");
+        let status = TcpListener::bind(&status_addr)
+            .await
+            .expect("rebind status");
         self.spawn(id, grpc, status);
     }
 
     pub fn live_nodes(&self) -> Vec<u64> {
-        self.nodes.values().filter(|n| n.running.is_some()).map(|n| n.id).collect()
+        self.nodes
+            .values()
+            .filter(|n| n.running.is_some())
+            .map(|n| n.id)
+            .collect()
     }
 
     pub fn addr(&self, id: u64) -> String {
@@ -143,26 +168,35 @@ impl TestCluster {
     }
 
     pub async fn orders(&self, id: u64) -> OrderServiceClient<Channel> {
-        OrderServiceClient::connect(format!("http://{}", self.addr(id))).await.expect("connect")
+        OrderServiceClient::connect(format!("http://{}", self.addr(id)))
+            .await
+            .expect("connect")
     }
 
     pub async fn admin(&self, id: u64) -> ClusterAdminClient<Channel> {
-        ClusterAdminClient::connect(format!("http://{}", self.addr(id))).await.expect("connect")
+        ClusterAdminClient::connect(format!("http://{}", self.addr(id)))
+            .await
+            .expect("connect")
     }
 
     /// Node `id`'s own view of its replicas, or `None` if it does not answer.
     pub async fn node_status(&self, id: u64) -> Option<pb::NodeStatusReply> {
-        let mut c = ClusterAdminClient::connect(format!("http://{}", self.addr(id))).await.ok()?;
-        c.node_status(pb::NodeStatusRequest {}).await.ok().map(|r| r.into_inner())
+        let mut c = ClusterAdminClient::connect(format!("http://{}", self.addr(id)))
+            .await
+            .ok()?;
+        c.node_status(pb::NodeStatusRequest {})
+            .await
+            .ok()
+            .map(|r| r.into_inner())
     }
 
     /// The leader of `shard` as reported by a live replica that leads it.
     pub async fn leader_of(&self, shard: u64) -> Option<u64> {
         for id in self.live_nodes() {
-            if let Some(st) = self.node_status(id).await {
-                if st.shards.iter().any(|s| s.id == shard && s.leader == id) {
-                    return Some(id);
-                }
+            if let Some(st) = self.node_status(id).await
+                && st.shards.iter().any(|s| s.id == shard && s.leader == id)
+            {
+                return Some(id);
             }
         }
         None
@@ -183,7 +217,10 @@ impl TestCluster {
     /// Applied index of `shard` on node `id`.
     pub async fn applied(&self, id: u64, shard: u64) -> Option<u64> {
         let st = self.node_status(id).await?;
-        st.shards.iter().find(|s| s.id == shard).map(|s| s.applied_index)
+        st.shards
+            .iter()
+            .find(|s| s.id == shard)
+            .map(|s| s.applied_index)
     }
 }
 
@@ -210,7 +247,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for: {what}");
+        assert!(
+            started.elapsed() < DEADLINE,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(250));
     }
@@ -256,8 +296,16 @@ pub fn place_req(customer: &str, key: &str) -> pb::PlaceOrderRequest {
     pb::PlaceOrderRequest {
         customer_id: customer.to_string(),
         items: vec![
-            pb::LineItem { sku: "SKU-1".into(), quantity: 2, unit_price: 1250 },
-            pb::LineItem { sku: "SKU-2".into(), quantity: 1, unit_price: 999 },
+            pb::LineItem {
+                sku: "SKU-1".into(),
+                quantity: 2,
+                unit_price: 1250,
+            },
+            pb::LineItem {
+                sku: "SKU-2".into(),
+                quantity: 1,
+                unit_price: 999,
+            },
         ],
         currency: "EUR".into(),
         region: String::new(),
@@ -280,7 +328,10 @@ pub async fn place(cluster: &TestCluster, customer: &str, key: &str) -> pb::Orde
 
 /// Reads an order linearizably through the cluster.
 pub async fn get(cluster: &TestCluster, order_id: &str) -> Result<pb::Order, tonic::Status> {
-    let req = pb::GetOrderRequest { order_id: order_id.to_string(), consistency: pb::ReadConsistency::Linearizable as i32 };
+    let req = pb::GetOrderRequest {
+        order_id: order_id.to_string(),
+        consistency: pb::ReadConsistency::Linearizable as i32,
+    };
     call_cluster(cluster, |mut c| {
         let req = req.clone();
         async move { c.get_order(req).await }

@@ -239,12 +239,23 @@ fn check_ports_free(nodes: &[NodeEntry]) -> Result<(), PlaygroundError> {
 /// `playground up`.
 pub async fn up(args: UpArgs, format: OutputFormat) -> Result<(), CliError> {
     let orderd = resolve_orderd(args.orderd.clone())?;
+    let created = !args.dir.exists();
     std::fs::create_dir_all(&args.dir).map_err(io_err("create", &args.dir))?;
     let dir = std::fs::canonicalize(&args.dir).map_err(io_err("resolve", &args.dir))?;
 
-    let existing = PlaygroundManifest::load(&dir)?;
-    let mut manifest = plan(&dir, &args, orderd, existing)?;
-    check_ports_free(&manifest.nodes)?;
+    let planned = PlaygroundManifest::load(&dir)
+        .and_then(|existing| plan(&dir, &args, orderd, existing))
+        .and_then(|m| check_ports_free(&m.nodes).map(|()| m));
+    let mut manifest = match planned {
+        Ok(m) => m,
+        Err(e) => {
+            if created {
+                // Nothing was written yet: leave no empty directory behind.
+                let _ = std::fs::remove_dir(&dir);
+            }
+            return Err(e.into());
+        }
+    };
     let config = manifest.config.clone();
     std::fs::write(&config, manifest.config_toml()).map_err(io_err("write", &config))?;
     manifest.save(&dir)?;
