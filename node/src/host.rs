@@ -112,9 +112,10 @@ pub fn initial_shard_map(config: &ClusterConfig) -> Result<ShardMap, HostError> 
 }
 
 impl ShardHost {
-    /// Starts a replica of every shard placed on `node_id` and initializes groups that have
-    /// never been initialized (every replica proposes the same initial membership, which openraft
-    /// accepts idempotently).
+    /// Starts a replica of every shard placed on `node_id`. A group that has never been
+    /// initialized is initialized by its preferred leader (the descriptor's first replica) alone:
+    /// that node campaigns at once, so initial leaders spread over the nodes as placement
+    /// planned, and no two nodes ever race to initialize one group.
     pub async fn start(
         node_id: NodeId,
         config: ClusterConfig,
@@ -151,7 +152,7 @@ impl ShardHost {
                     shard: desc.id,
                     reason: e.to_string(),
                 })?;
-            if !initialized {
+            if !initialized && desc.preferred_leader() == Some(node_id) {
                 let members: BTreeMap<NodeId, BasicNode> = desc
                     .replicas
                     .iter()
