@@ -120,8 +120,18 @@ impl Client {
             region: order.region.unwrap_or_default(),
             idempotency_key: order.idempotency_key.unwrap_or_else(new_idempotency_key),
         };
+        // The server derives the new order's id from its region and idempotency key; computing
+        // the same id here routes the request straight to its shard's leader.
+        if self.routes().is_empty() {
+            self.refresh_routes().await;
+        }
+        let region = (!req.region.is_empty())
+            .then(|| req.region.clone())
+            .or_else(|| self.routes().default_region().map(str::to_string));
+        let routed_id = region.map(|r| shard_router::keyed_order_id(&r, &req.idempotency_key));
+        let target = routed_id.as_deref().map_or(Target::Any, Target::Key);
         let reply = self
-            .call(Target::Any, |ch, timeout, _| {
+            .call(target, |ch, timeout, _| {
                 let mut r = tonic::Request::new(req.clone());
                 r.set_timeout(timeout);
                 async move { OrderServiceClient::new(ch).place_order(r).await }
@@ -608,6 +618,7 @@ mod tests {
     async fn keyed_requests_use_and_update_the_cache() {
         let c = client(&["127.0.0.1:7001"]);
         let status = ClusterStatus {
+            default_region: String::new(),
             nodes: (1..=2)
                 .map(|id| crate::NodeInfo {
                     id,

@@ -9,6 +9,9 @@ use serde::Serialize;
 pub struct ClusterStatus {
     pub nodes: Vec<NodeInfo>,
     pub shards: Vec<ShardInfo>,
+    /// Home region the cluster gives orders placed without one.
+    #[serde(default)]
+    pub default_region: String,
 }
 
 /// One node of the cluster.
@@ -124,6 +127,10 @@ impl From<pb::ClusterStatusReply> for ClusterStatus {
             .into_iter()
             .map(|s| ShardInfo::from_pb(s, &nodes))
             .collect();
-        ClusterStatus { nodes, shards }
+        ClusterStatus {
+            nodes,
+            shards,
+            default_region: r.default_region,
+        }
     }
 }

@@ -29,6 +29,8 @@ pub(crate) struct ShardRoute {
 pub(crate) struct RouteCache {
     shards: Vec<ShardRoute>,
     nodes: HashMap<u64, String>,
+    /// The cluster's default home region, once a `ClusterStatus` told it.
+    default_region: Option<String>,
 }
 
 impl RouteCache {
@@ -36,8 +38,14 @@ impl RouteCache {
         self.shards.is_empty()
     }
 
+    /// The cluster's default home region, if known.
+    pub fn default_region(&self) -> Option<&str> {
+        self.default_region.as_deref()
+    }
+
     /// Replaces everything with a fresh `ClusterStatus`.
     pub fn replace(&mut self, status: &ClusterStatus) {
+        self.default_region = Some(status.default_region.clone()).filter(|r| !r.is_empty());
         self.nodes = status
             .nodes
             .iter()
@@ -190,6 +198,7 @@ mod tests {
     fn four_shards() -> RouteCache {
         let q = u64::MAX / 4;
         let status = ClusterStatus {
+            default_region: String::new(),
             nodes: vec![node(1), node(2), node(3)],
             // Deliberately unsorted: the cache sorts.
             shards: vec![
@@ -246,6 +255,7 @@ mod tests {
         assert!(RouteCache::default().lookup(42).is_none());
         let mut c = RouteCache::default();
         c.replace(&ClusterStatus {
+            default_region: String::new(),
             nodes: vec![node(1)],
             shards: vec![shard(1, 100, 200, Some(1))],
         });

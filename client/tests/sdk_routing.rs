@@ -58,6 +58,8 @@ struct State {
     keys: HashMap<String, String>,
     /// UNAVAILABLE answers a leader still owes to PlaceOrder.
     fail_place: u32,
+    /// Reported by ClusterStatus; empty means "not told" (as an old server would).
+    default_region: String,
     log: Vec<Seen>,
 }
 
@@ -332,7 +334,11 @@ impl ClusterAdmin for FakeNode {
                 ..Default::default()
             })
             .collect();
-        Ok(Response::new(pb::ClusterStatusReply { nodes, shards }))
+        Ok(Response::new(pb::ClusterStatusReply {
+            nodes,
+            shards,
+            default_region: st.default_region.clone(),
+        }))
     }
 
     async fn node_status(
@@ -448,7 +454,10 @@ async fn follows_hints_then_routes_directly() {
         assert!(!reply.replayed);
         ids.push(reply.order.order_id);
     }
-    for seen in take_log(&state).iter().filter(|s| s.outcome == "ok") {
+    for seen in take_log(&state)
+        .iter()
+        .filter(|s| s.method == "place" && s.outcome == "ok")
+    {
         assert_ne!(
             seen.node, 1,
             "node 1 leads nothing, so it cannot have stored an order"
@@ -479,6 +488,27 @@ async fn follows_hints_then_routes_directly() {
             g.key
         );
     }
+}
+
+/// Once `ClusterStatus` told the client the default region, it derives a new order's id from
+/// the idempotency key exactly as the server does and sends `PlaceOrder` straight to the leader
+/// of that id's shard: no redirects at all.
+#[tokio::test]
+async fn placements_go_straight_to_the_leader_when_the_region_is_known() {
+    let (state, addrs) = start_cluster().await;
+    lock(&state).default_region = "local".into();
+    let c = client(&addrs[..1]);
+    for i in 0..20 {
+        c.place_order(order(&format!("d{i}")))
+            .await
+            .expect("placed");
+    }
+    let places: Vec<Seen> = take_log(&state)
+        .into_iter()
+        .filter(|s| s.method == "place")
+        .collect();
+    assert_eq!(places.len(), 20, "one attempt per placement: {places:?}");
+    assert!(places.iter().all(|s| s.outcome == "ok"), "{places:?}");
 }
 
 /// UNAVAILABLE is retried with backoff, and every attempt carries the same idempotency key,

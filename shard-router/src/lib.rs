@@ -12,6 +12,7 @@
 //!
 //! # Layout
 //! - `key_hash`: [`hash_key`], the one hash function every router uses.
+//! - `order_id`: [`order_id`] and [`keyed_order_id`], the order id format shared by server and SDK.
 //! - `hash_range`: [`HashRange`], an inclusive slice of the hash space, and splitting it.
 //! - `epoch`: [`Epoch`], the version pair that detects stale routes.
 //! - `shard_descriptor`: [`ShardDescriptor`], one shard's id, range, epoch and replicas.
@@ -23,6 +24,7 @@ mod epoch;
 mod error;
 mod hash_range;
 mod key_hash;
+mod order_id;
 mod placement;
 mod shard_descriptor;
 mod shard_map;
@@ -31,6 +33,7 @@ pub use epoch::Epoch;
 pub use error::{ReplicaFault, RouterError};
 pub use hash_range::HashRange;
 pub use key_hash::hash_key;
+pub use order_id::{keyed_order_id, order_id};
 pub use placement::PlacementNode;
 pub use shard_descriptor::ShardDescriptor;
 pub use shard_map::{MAX_INITIAL_SHARDS, ShardMap};

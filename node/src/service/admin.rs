@@ -170,7 +170,11 @@ impl AdminApi {
                 info
             })
             .collect();
-        pb::ClusterStatusReply { nodes, shards }
+        pb::ClusterStatusReply {
+            nodes,
+            shards,
+            default_region: self.host.config().default_region.clone(),
+        }
     }
 }
 

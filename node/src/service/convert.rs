@@ -8,15 +8,14 @@ use crate::order::OrderCommand;
 use crate::order::OrderEvent;
 use crate::order::ValidationError;
 
-/// A new order id: `o-<region>-<16 hex digits>`. The region is the order's home region (it will
-/// decide placement once regions are live); the hex part is derived from the idempotency key when
-/// there is one, so a retried `PlaceOrder` lands on the same id (and shard), or random otherwise.
+/// A new order id (see [`shard_router::order_id`]): derived from the idempotency key when there
+/// is one, so a retried `PlaceOrder` lands on the same id and shard (and the SDK can compute it
+/// to route directly), random otherwise.
 pub fn new_order_id(region: &str, idempotency_key: Option<&str>) -> String {
-    let n = match idempotency_key {
-        Some(k) => xxhash_rust::xxh3::xxh3_64(k.as_bytes()),
-        None => rand::random::<u64>(),
-    };
-    format!("o-{region}-{n:016x}")
+    match idempotency_key {
+        Some(k) => shard_router::keyed_order_id(region, k),
+        None => shard_router::order_id(region, rand::random::<u64>()),
+    }
 }
 
 pub fn order_to_pb(o: &Order) -> pb::Order {

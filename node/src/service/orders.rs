@@ -165,7 +165,7 @@ impl OrderApi {
             req.currency.clone()
         };
         let idempotency = (!req.idempotency_key.is_empty()).then(|| IdempotencyTag {
-            key: format!("place:{}", req.idempotency_key),
+            key: req.idempotency_key.clone(),
             fingerprint: fingerprint(&req),
         });
         let order_id = convert::new_order_id(&region, idempotency.as_ref().map(|t| t.key.as_str()));
@@ -231,7 +231,7 @@ impl OrderApi {
         let command = convert::command_from_pb(&req)?;
         order::validate_command(&command, limits)?;
         let idempotency = (!req.idempotency_key.is_empty()).then(|| IdempotencyTag {
-            key: format!("cmd:{}", req.idempotency_key),
+            key: req.idempotency_key.clone(),
             fingerprint: fingerprint(&req),
         });
         let shard = self.route(&req.order_id)?;
