@@ -64,6 +64,7 @@ async fn lagging_node_catches_up_via_snapshot() {
         shards: 2,
         snapshot_logs_since_last: 20,
         max_in_snapshot_log_to_keep: 0,
+        ..Spec::default()
     };
     let mut cluster = TestCluster::start(spec).await;
     let applied_before: Vec<u64> =

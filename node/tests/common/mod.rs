@@ -44,6 +44,7 @@ pub struct Spec {
     pub shards: u32,
     pub snapshot_logs_since_last: u64,
     pub max_in_snapshot_log_to_keep: u64,
+    pub idempotency_ttl_secs: u64,
 }
 
 impl Default for Spec {
@@ -53,6 +54,7 @@ impl Default for Spec {
             shards: 4,
             snapshot_logs_since_last: 5000,
             max_in_snapshot_log_to_keep: 1000,
+            idempotency_ttl_secs: 86_400,
         }
     }
 }
@@ -76,9 +78,13 @@ impl TestCluster {
         let dir = TempDir::new().expect("temp dir");
         let mut toml = format!(
             "cluster_name = \"test\"\ninitial_shards = {}\nreplication_factor = 3\n\
+             idempotency_ttl_secs = {}\n\
              [raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 400\n\
              election_timeout_max_ms = 800\nsnapshot_logs_since_last = {}\nmax_in_snapshot_log_to_keep = {}\n",
-            spec.shards, spec.snapshot_logs_since_last, spec.max_in_snapshot_log_to_keep
+            spec.shards,
+            spec.idempotency_ttl_secs,
+            spec.snapshot_logs_since_last,
+            spec.max_in_snapshot_log_to_keep
         );
         let mut listeners = BTreeMap::new();
         for id in 1..=spec.nodes as u64 {
@@ -161,6 +167,10 @@ impl TestCluster {
             .filter(|n| n.running.is_some())
             .map(|n| n.id)
             .collect()
+    }
+
+    pub fn status_addr(&self, id: u64) -> String {
+        self.nodes[&id].status_addr.clone()
     }
 
     pub fn addr(&self, id: u64) -> String {
@@ -344,4 +354,29 @@ pub async fn get(cluster: &TestCluster, order_id: &str) -> Result<pb::Order, ton
 pub fn shard_of(cluster: &TestCluster, order_id: &str) -> u64 {
     let map = orderstore_node::host::initial_shard_map(&cluster.config).expect("shard map");
     map.lookup_key(order_id.as_bytes()).id
+}
+
+/// A plain HTTP/1.0 GET against a node's status port: (status code, body).
+pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect status port");
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    let code = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
 }
