@@ -67,6 +67,25 @@ pub enum ShardCommand {
     },
 }
 
+impl ShardCommand {
+    /// The proposing leader's clock (ms since the Unix epoch): the only time apply may use.
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            ShardCommand::PlaceOrder { now_ms, .. } | ShardCommand::UpdateOrder { now_ms, .. } => {
+                *now_ms
+            }
+        }
+    }
+
+    /// The idempotency key the command carries, if any.
+    pub fn idempotency(&self) -> Option<&IdempotencyTag> {
+        match self {
+            ShardCommand::PlaceOrder { idempotency, .. }
+            | ShardCommand::UpdateOrder { idempotency, .. } => idempotency.as_ref(),
+        }
+    }
+}
+
 impl fmt::Display for ShardCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -169,18 +169,7 @@ impl ShardStateMachine {
         cmd: &ShardCommand,
         batch: &mut WriteBatch,
     ) -> io::Result<ShardResponse> {
-        let (idempotency, now_ms) = match cmd {
-            ShardCommand::PlaceOrder {
-                idempotency,
-                now_ms,
-                ..
-            } => (idempotency, *now_ms),
-            ShardCommand::UpdateOrder {
-                idempotency,
-                now_ms,
-                ..
-            } => (idempotency, *now_ms),
-        };
+        let (idempotency, now_ms) = (cmd.idempotency(), cmd.now_ms());
         if let Some(tag) = idempotency {
             let key = keys::idempotency_key(self.shard, &tag.key);
             let rec: Option<IdempotencyRecord> =
@@ -371,11 +360,7 @@ impl RaftStateMachine<TypeConfig> for ShardStateMachine {
                 EntryPayload::Normal(cmd) => {
                     let response = self.execute(index, cmd, &mut batch)?;
                     if index % 64 == 0 {
-                        let now_ms = match cmd {
-                            ShardCommand::PlaceOrder { now_ms, .. }
-                            | ShardCommand::UpdateOrder { now_ms, .. } => *now_ms,
-                        };
-                        self.collect_expired_idempotency(now_ms, &mut batch)?;
+                        self.collect_expired_idempotency(cmd.now_ms(), &mut batch)?;
                     }
                     response
                 }
