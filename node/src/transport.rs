@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::OptionalSend;
-use openraft::error::NetworkError;
 use openraft::error::RPCError;
 use openraft::error::ReplicationClosed;
 use openraft::error::StreamingError;
@@ -317,9 +316,4 @@ impl RaftTransport for RaftTransportService {
             }
         }
     }
-}
-
-/// Error for callers that need a network error rather than unreachable.
-pub fn network_error(msg: impl ToString) -> NetworkError<TypeConfig> {
-    NetworkError::from_string(msg)
 }
