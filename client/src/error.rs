@@ -179,7 +179,12 @@ impl ClientError {
                 shard_id: 0,
                 message,
             },
-            Code::Unavailable | Code::Cancelled => ClientError::Transport { message },
+            // Without our ErrorDetail, UNKNOWN comes from the transport, not from a node (tonic
+            // reports a reset or GOAWAY of the HTTP/2 connection, e.g. when the node was killed,
+            // as UNKNOWN): retryable like any connection failure.
+            Code::Unavailable | Code::Cancelled | Code::Unknown => {
+                ClientError::Transport { message }
+            }
             Code::DeadlineExceeded => ClientError::Transport {
                 message: format!("request timed out: {message}"),
             },
@@ -303,6 +308,16 @@ mod tests {
             kind: kind.to_string(),
             ..Default::default()
         }
+    }
+
+    /// A connection reset surfaces from tonic as UNKNOWN without our detail (seen when a node is
+    /// SIGKILLed mid-request): it is a transport failure and is retried, not returned.
+    #[test]
+    fn connection_reset_without_detail_is_a_retryable_transport_error() {
+        let reset = tonic::Status::unknown("transport error: connection error: connection reset");
+        let err = ClientError::from_status(&reset);
+        assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
+        assert!(err.is_retryable());
     }
 
     /// Each server error kind decodes to its variant with the detail's data, and is classified.

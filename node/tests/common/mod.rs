@@ -287,7 +287,11 @@ where
         let client = cluster.orders(target).await;
         match call(client).await {
             Ok(r) => return Ok(r.into_inner()),
-            Err(s) if s.code() == tonic::Code::Unavailable && started.elapsed() < DEADLINE => {
+            // UNKNOWN without a detail is a reset connection (a node went down mid-call).
+            Err(s)
+                if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown)
+                    && started.elapsed() < DEADLINE =>
+            {
                 let d = detail(&s);
                 target = match live.iter().find(|id| d.leader_id == **id) {
                     Some(id) => *id,
