@@ -216,17 +216,3 @@ impl RaftLogStorage<TypeConfig> for ShardLogStore {
         self.delete_range(0, log_id.index() + 1)
     }
 }
-
-impl ShardLogStore {
-    /// Removes every log entry and Raft metadata record of this shard (used by tests and when a
-    /// replica is destroyed).
-    pub fn destroy(&self) -> io::Result<()> {
-        self.delete_range(0, u64::MAX)?;
-        let prefix = keys::shard_prefix(self.shard);
-        let end = keys::prefix_end(&prefix).unwrap_or_else(|| vec![0xff; 9]);
-        self.engine
-            .db
-            .delete_range_cf(self.engine.cf(keys::CF_RAFT_META), prefix.to_vec(), end)
-            .map_err(io::Error::other)
-    }
-}
