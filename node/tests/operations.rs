@@ -21,10 +21,19 @@ async fn status_port_and_health_report_a_serving_node() {
 
     assert_eq!(http_get(&status, "/livez").await.0, 200);
     assert_eq!(http_get(&status, "/readyz").await.0, 200);
-    let (code, metrics) = http_get(&status, "/metrics").await;
-    assert_eq!(code, 200);
+    // Gauges mirror Raft metrics asynchronously: wait until they show the leadership.
+    let metrics = eventually("leader flags exported", || {
+        let status = status.clone();
+        async move {
+            let (code, body) = http_get(&status, "/metrics").await;
+            assert_eq!(code, 200);
+            (body.contains("orderstore_shard_is_leader{shard=\"1\"} 1")
+                && body.contains("orderstore_shard_is_leader{shard=\"2\"} 1"))
+            .then_some(body)
+        }
+    })
+    .await;
     for family in [
-        "orderstore_shard_is_leader{shard=\"1\"} 1",
         "orderstore_proposals_total{",
         "orderstore_apply_latency_seconds_count{",
         "orderstore_fsync_latency_seconds_count",
