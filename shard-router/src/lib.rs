@@ -13,6 +13,7 @@
 //! # Layout
 //! - `key_hash`: [`hash_key`], the one hash function every router uses.
 //! - `order_id`: [`order_id`] and [`keyed_order_id`], the order id format shared by server and SDK.
+//! - `route_key`: the routing keys of orders, stock buckets and payment accounts.
 //! - `hash_range`: [`HashRange`], an inclusive slice of the hash space, and splitting it.
 //! - `epoch`: [`Epoch`], the version pair that detects stale routes.
 //! - `shard_descriptor`: [`ShardDescriptor`], one shard's id, range, epoch and replicas.
@@ -26,6 +27,7 @@ mod hash_range;
 mod key_hash;
 mod order_id;
 mod placement;
+mod route_key;
 mod shard_descriptor;
 mod shard_map;
 
@@ -35,5 +37,9 @@ pub use hash_range::HashRange;
 pub use key_hash::hash_key;
 pub use order_id::{keyed_order_id, order_id};
 pub use placement::PlacementNode;
+pub use route_key::{
+    Keyspace, account_hash, account_route_key, order_hash, order_route_key, stock_hash,
+    stock_route_key,
+};
 pub use shard_descriptor::ShardDescriptor;
 pub use shard_map::{MAX_INITIAL_SHARDS, ShardMap};
