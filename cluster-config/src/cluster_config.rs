@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConfigError, NodeConfig, RaftConfig, is_valid_label};
+use shard_router::{Keyspace, Membership, NodeInfo, NodeState, PolicySet, SplitThresholds};
+
+use crate::{ConfigError, NodeConfig, PlacementConfig, RaftConfig, SplitConfig, is_valid_label};
 
 /// Largest accepted `initial_shards`. Clusters grow past this by splitting shards online.
 pub const MAX_INITIAL_SHARDS: u32 = 4096;
@@ -31,6 +33,10 @@ pub struct ClusterConfig {
     pub idempotency_ttl_secs: u64,
     /// Raft timers and snapshot policy.
     pub raft: RaftConfig,
+    /// Placement policies per keyspace (seed of the meta shard's policies).
+    pub placement: PlacementConfig,
+    /// Automatic split thresholds.
+    pub split: SplitConfig,
     /// The nodes, as `[[nodes]]` tables. Default empty, which `validate` rejects.
     pub nodes: Vec<NodeConfig>,
 }
@@ -44,6 +50,8 @@ impl Default for ClusterConfig {
             default_region: "local".to_owned(),
             idempotency_ttl_secs: 24 * 60 * 60,
             raft: RaftConfig::default(),
+            placement: PlacementConfig::default(),
+            split: SplitConfig::default(),
             nodes: Vec::new(),
         }
     }
@@ -97,12 +105,50 @@ impl ClusterConfig {
         self.replication_factor.min(nodes)
     }
 
+    /// The placement policies of every keyspace.
+    pub fn policy_set(&self) -> PolicySet {
+        self.placement.policy_set()
+    }
+
+    /// The automatic split thresholds.
+    pub fn split_thresholds(&self) -> SplitThresholds {
+        self.split.thresholds()
+    }
+
+    /// The membership of a new cluster: every configured node `Up` with its labels.
+    ///
+    /// # Errors
+    /// [`ConfigError::Membership`] when the node labels are inconsistent (also reported by
+    /// [`ClusterConfig::validate`]).
+    pub fn initial_membership(&self) -> Result<Membership, ConfigError> {
+        Membership::new(
+            self.nodes
+                .iter()
+                .map(|n| NodeInfo {
+                    id: n.id,
+                    region: n.region.clone(),
+                    zone: n.zone.clone(),
+                    host: n.host().map(str::to_owned),
+                    state: NodeState::Up,
+                })
+                .collect(),
+        )
+        .map_err(ConfigError::Membership)
+    }
+
     /// Checks the whole configuration and returns the first problem, checking in this order:
     /// cluster name, shard count, replication factor, default region, idempotency TTL, raft
     /// settings, then the nodes: the list is non-empty; per node in file order, its own checks
     /// ([`NodeConfig::validate`]: id non-zero, addresses parse, region/zone labels), then its id and
     /// both addresses must be unique against the nodes before it (a node's gRPC and status address
-    /// must differ too).
+    /// must differ too); then host labels (one zone per host); then placement, per keyspace in
+    /// the order orders, inventory, payments, meta: the policy rules, then every
+    /// `leader_preference` region must be some node's region. Split thresholds need no check
+    /// (0 disables one).
+    ///
+    /// Placement is checked for consistency, not capacity: fewer nodes, zones or regions than a
+    /// policy wants is valid (the planner then places what it can and reports the shortfall), so
+    /// a one-node or three-node single-region playground validates with the defaults.
     ///
     /// # Errors
     /// [`ConfigError::BadClusterName`], [`ConfigError::BadShardCount`],
@@ -110,7 +156,9 @@ impl ClusterConfig {
     /// [`ConfigError::BadTtl`], [`ConfigError::BadRaftTimeouts`],
     /// [`ConfigError::BadSnapshotThreshold`], [`ConfigError::NoNodes`],
     /// [`ConfigError::ZeroNodeId`], [`ConfigError::BadAddr`], [`ConfigError::BadLabel`],
-    /// [`ConfigError::DuplicateNodeId`], [`ConfigError::DuplicateAddr`].
+    /// [`ConfigError::DuplicateNodeId`], [`ConfigError::DuplicateAddr`],
+    /// [`ConfigError::Membership`], [`ConfigError::BadPlacement`],
+    /// [`ConfigError::UnknownLeaderRegion`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !is_valid_label(&self.cluster_name) {
             return Err(ConfigError::BadClusterName(self.cluster_name.clone()));
@@ -143,6 +191,24 @@ impl ClusterConfig {
                 if !addrs.insert(addr) {
                     return Err(ConfigError::DuplicateAddr(addr.to_string()));
                 }
+            }
+        }
+        self.initial_membership()?;
+        for keyspace in Keyspace::ALL {
+            let entry = self.placement.get(keyspace);
+            entry
+                .to_policy()
+                .validate()
+                .map_err(|source| ConfigError::BadPlacement { keyspace, source })?;
+            if let Some(region) = entry
+                .leader_preference
+                .iter()
+                .find(|r| !self.nodes.iter().any(|n| &n.region == *r))
+            {
+                return Err(ConfigError::UnknownLeaderRegion {
+                    keyspace,
+                    region: region.clone(),
+                });
             }
         }
         Ok(())

@@ -7,6 +7,8 @@ use crate::{ClusterConfig, ConfigError};
 
 /// Every environment variable [`ClusterConfig::apply_env_overrides`] understands, and the key it
 /// overrides. Node entries have no overrides: they identify the cluster and live in the file.
+/// Placement policies have none either: they seed the meta shard once, and processes with
+/// different overrides would disagree about them.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ORDERSTORE_CLUSTER_NAME", "cluster_name"),
     ("ORDERSTORE_INITIAL_SHARDS", "initial_shards"),
@@ -32,6 +34,12 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     (
         "ORDERSTORE_RAFT_MAX_IN_SNAPSHOT_LOG_TO_KEEP",
         "raft.max_in_snapshot_log_to_keep",
+    ),
+    ("ORDERSTORE_SPLIT_MAX_KEYS", "split.max_keys"),
+    ("ORDERSTORE_SPLIT_MAX_BYTES", "split.max_bytes"),
+    (
+        "ORDERSTORE_SPLIT_MAX_REQUESTS_PER_SEC",
+        "split.max_requests_per_sec",
     ),
 ];
 
@@ -74,6 +82,11 @@ impl ClusterConfig {
                 }
                 "ORDERSTORE_RAFT_MAX_IN_SNAPSHOT_LOG_TO_KEEP" => {
                     raft.max_in_snapshot_log_to_keep = parse(&var, &value)?
+                }
+                "ORDERSTORE_SPLIT_MAX_KEYS" => next.split.max_keys = parse(&var, &value)?,
+                "ORDERSTORE_SPLIT_MAX_BYTES" => next.split.max_bytes = parse(&var, &value)?,
+                "ORDERSTORE_SPLIT_MAX_REQUESTS_PER_SEC" => {
+                    next.split.max_requests_per_sec = parse(&var, &value)?
                 }
                 _ => {}
             }

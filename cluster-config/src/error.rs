@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use shard_router::{Keyspace, MembershipError, PolicyError};
+
 /// Why a configuration was rejected. `validate` reports the first problem it finds, in the order
 /// the variants are listed for [`ClusterConfig::validate`](crate::ClusterConfig::validate).
 #[derive(Debug, thiserror::Error)]
@@ -97,5 +99,27 @@ pub enum ConfigError {
         label: &'static str,
         /// The rejected value.
         value: String,
+    },
+    /// Two nodes share a `host` label in different zones (a machine lives in one zone).
+    #[error("bad node labels: {0}")]
+    Membership(#[source] MembershipError),
+    /// A keyspace's `[placement.<keyspace>]` policy breaks a policy rule (voters in `1..=7`;
+    /// region goal: at least 3 voters, `3 <= min_regions <= voters`; leader preference without
+    /// empty or repeated regions).
+    #[error("[placement.{keyspace}]: {source}")]
+    BadPlacement {
+        /// The keyspace.
+        keyspace: Keyspace,
+        /// The rule broken.
+        #[source]
+        source: PolicyError,
+    },
+    /// A `leader_preference` region is not the region of any configured node (likely a typo).
+    #[error("[placement.{keyspace}]: leader_preference region {region:?} has no node")]
+    UnknownLeaderRegion {
+        /// The keyspace.
+        keyspace: Keyspace,
+        /// The unknown region.
+        region: String,
     },
 }

@@ -1,5 +1,7 @@
 //! Typed configuration of an orderstore cluster: what the nodes are, where they listen, how they are
-//! labelled for placement, and the Raft and sharding knobs they share.
+//! labelled for placement, the placement policies and split thresholds a new cluster starts with,
+//! and the Raft and sharding knobs they share. Node *state* (up, down, draining, decommissioned) is
+//! not configuration: it lives in the meta shard.
 //!
 //! A cluster is described by one TOML file (reference: `CONFIG.md` next to this crate's
 //! `Cargo.toml`) that every node and the `orderctl` CLI read. The crate owns parsing, `ORDERSTORE_*`
@@ -18,6 +20,10 @@
 //! - `cluster_config`: [`ClusterConfig`], the whole file: parse, load, serialise, validate.
 //! - `node_config`: [`NodeConfig`], one `[[nodes]]` entry: id, addresses, placement labels.
 //! - `raft_config`: [`RaftConfig`], the `[raft]` table: heartbeat, election and snapshot settings.
+//! - `placement_config`: [`PlacementConfig`] and [`KeyspacePlacement`], the `[placement]` table:
+//!   per-keyspace voters, survival goal and leader preference, turned into the router's
+//!   [`PolicySet`](shard_router::PolicySet) (whose validation rules this crate reuses).
+//! - `split_config`: [`SplitConfig`], the `[split]` table: automatic split thresholds.
 //! - `env_override`: [`ClusterConfig::apply_env_overrides`] and the [`ENV_OVERRIDES`] it knows.
 //! - `error`: [`ConfigError`], every way a configuration can be rejected.
 
@@ -25,13 +31,19 @@ mod cluster_config;
 mod env_override;
 mod error;
 mod node_config;
+mod placement_config;
 mod raft_config;
+mod split_config;
 
 pub use cluster_config::{ClusterConfig, MAX_INITIAL_SHARDS};
 pub use env_override::ENV_OVERRIDES;
 pub use error::ConfigError;
 pub use node_config::NodeConfig;
+pub use placement_config::{
+    DEFAULT_REGION_VOTERS, DEFAULT_ZONE_VOTERS, KeyspacePlacement, PlacementConfig,
+};
 pub use raft_config::RaftConfig;
+pub use split_config::SplitConfig;
 
 /// Whether `value` is a valid region/zone/cluster label: 1 to 63 characters from `[a-z0-9-]`.
 pub(crate) fn is_valid_label(value: &str) -> bool {

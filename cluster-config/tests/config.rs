@@ -1,8 +1,12 @@
 //! Scenario tests of the cluster configuration: parsing, defaults, every validation error,
 //! environment overrides, the TOML round trip, and that `CONFIG.md` documents every key.
 
-use cluster_config::{ClusterConfig, ConfigError, ENV_OVERRIDES, NodeConfig, RaftConfig};
+use cluster_config::{
+    ClusterConfig, ConfigError, ENV_OVERRIDES, KeyspacePlacement, NodeConfig, PlacementConfig,
+    RaftConfig, SplitConfig,
+};
 use proptest::prelude::*;
+use shard_router::{Keyspace, MembershipError, PolicyError, SplitThresholds, SurvivalGoal};
 
 const THREE_NODES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/three-nodes.toml");
 const CONFIG_MD: &str = include_str!("../CONFIG.md");
@@ -67,6 +71,34 @@ fn full_example_file_parses() {
     let n3 = config.node(3).expect("node 3");
     assert_eq!(n3.grpc_socket_addr().expect("ipv6 parses").port(), 7003);
     assert!(config.node(4).is_none());
+    assert_eq!(
+        config.placement.orders,
+        KeyspacePlacement {
+            survival_goal: SurvivalGoal::Zone,
+            voters: Some(3),
+            min_regions: 3,
+            leader_preference: vec!["eu-west".into()],
+        }
+    );
+    let payments = config.policy_set().payments;
+    assert_eq!(
+        (
+            payments.survival_goal,
+            payments.voters,
+            payments.min_regions
+        ),
+        (SurvivalGoal::Region, 5, 4)
+    );
+    assert_eq!(config.placement.inventory, KeyspacePlacement::default());
+    assert_eq!(config.policy_set().meta.voters, 5);
+    assert_eq!(
+        config.split_thresholds(),
+        SplitThresholds {
+            max_keys: 500_000,
+            max_bytes: 64 << 20,
+            max_requests_per_sec: 0,
+        }
+    );
     config.validate().expect("example is valid");
 }
 
@@ -113,6 +145,18 @@ fn minimal_file_takes_defaults() {
         (n.region.as_str(), n.zone.as_str(), n.host()),
         ("local", "z1", None)
     );
+    assert_eq!(config.placement, PlacementConfig::default());
+    for keyspace in Keyspace::ALL {
+        let policy = config.policy_set().get(keyspace).clone();
+        assert_eq!(
+            (policy.survival_goal, policy.voters, policy.min_regions),
+            (SurvivalGoal::Zone, 3, 3),
+            "{keyspace}"
+        );
+        assert!(policy.leader_preference.is_empty());
+    }
+    assert_eq!(config.split, SplitConfig::default());
+    assert_eq!(config.split_thresholds(), SplitThresholds::default());
     config.validate().expect("defaults are valid");
 
     let empty = ClusterConfig::from_toml_str("").expect("empty file parses");
@@ -144,6 +188,19 @@ fn parse_errors() {
         ("unknown top-level key", "replication = 3".to_string()),
         ("unknown raft key", "[raft]\nheartbeat_ms = 10".to_string()),
         ("unknown node key", format!("{node}zones = \"z1\"")),
+        (
+            "unknown keyspace",
+            "[placement.refunds]\nvoters = 3".to_string(),
+        ),
+        (
+            "unknown placement key",
+            "[placement.orders]\nreplicas = 3".to_string(),
+        ),
+        (
+            "unknown survival goal",
+            "[placement.orders]\nsurvival_goal = \"planet\"".to_string(),
+        ),
+        ("unknown split key", "[split]\nmax_rows = 3".to_string()),
         (
             "missing node id",
             "[[nodes]]\ngrpc_addr = \"a\"\nstatus_addr = \"b\"".to_string(),
@@ -366,8 +423,108 @@ fn each_validation_rule_has_its_error() {
                 )
             },
         ),
+        (
+            "host in two zones",
+            |c| {
+                c.nodes[0].host = "rack-a".into();
+                c.nodes[2].host = "rack-a".into();
+            },
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::Membership(MembershipError::HostSpansZones {
+                        first: 1,
+                        second: 3,
+                        ..
+                    })
+                )
+            },
+        ),
+        (
+            "zero voters",
+            |c| c.placement.inventory.voters = Some(0),
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadPlacement {
+                        keyspace: Keyspace::Inventory,
+                        source: PolicyError::ZeroVoters
+                    }
+                )
+            },
+        ),
+        (
+            "eight voters",
+            |c| c.placement.meta.voters = Some(8),
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadPlacement {
+                        keyspace: Keyspace::Meta,
+                        source: PolicyError::TooManyVoters { voters: 8, .. }
+                    }
+                )
+            },
+        ),
+        (
+            "region goal over two regions",
+            |c| {
+                c.placement.orders.survival_goal = SurvivalGoal::Region;
+                c.placement.orders.min_regions = 2;
+            },
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadPlacement {
+                        keyspace: Keyspace::Orders,
+                        source: PolicyError::TooFewMinRegions { min_regions: 2 }
+                    }
+                )
+            },
+        ),
+        (
+            "region goal with two voters",
+            |c| {
+                c.placement.payments.survival_goal = SurvivalGoal::Region;
+                c.placement.payments.voters = Some(2);
+            },
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadPlacement {
+                        keyspace: Keyspace::Payments,
+                        source: PolicyError::RegionGoalNeedsThreeVoters { voters: 2 }
+                    }
+                )
+            },
+        ),
+        (
+            "repeated leader region",
+            |c| c.placement.orders.leader_preference = vec!["local".into(), "local".into()],
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadPlacement {
+                        source: PolicyError::DuplicateLeaderRegion(_),
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "leader region without nodes",
+            |c| c.placement.payments.leader_preference = vec!["local".into(), "us-east".into()],
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::UnknownLeaderRegion { keyspace: Keyspace::Payments, region }
+                        if region == "us-east"
+                )
+            },
+        ),
     ];
     valid().validate().expect("the base config is valid");
+
     for (name, breaker, check) in cases {
         let mut config = valid();
         breaker(&mut config);
@@ -385,7 +542,77 @@ fn each_validation_rule_has_its_error() {
     edge.raft.heartbeat_interval_ms = 1;
     edge.raft.election_timeout_min_ms = 2;
     edge.raft.election_timeout_max_ms = 3;
+    edge.placement.orders.voters = Some(7);
+    edge.placement.meta.voters = Some(1);
+    edge.split = SplitConfig {
+        max_keys: 0,
+        max_bytes: 0,
+        max_requests_per_sec: 0,
+    };
     edge.validate().expect("edge values are valid");
+}
+
+/// Placement is checked for consistency, not capacity: the default policies on a one-node or a
+/// three-node single-region playground validate, and so does a region-survival policy on a
+/// cluster that does not (yet) have three regions.
+#[test]
+fn placement_does_not_demand_capacity() {
+    let mut one = valid();
+    one.nodes.truncate(1);
+    one.validate().expect("one-node playground");
+    valid().validate().expect("three-node playground");
+    let mut region = valid();
+    region.placement.orders = KeyspacePlacement {
+        survival_goal: SurvivalGoal::Region,
+        ..KeyspacePlacement::default()
+    };
+    assert_eq!(region.placement.orders.effective_voters(), 5);
+    assert_eq!(region.policy_set().orders.voters, 5);
+    region
+        .validate()
+        .expect("capacity is the planner's concern");
+    let membership = region.initial_membership().expect("labels are consistent");
+    assert_eq!(membership.len(), 3);
+    assert!(
+        membership
+            .nodes()
+            .all(|n| n.state == shard_router::NodeState::Up && n.host.is_none())
+    );
+}
+
+/// The placement tables read as documented in CONFIG.md.
+#[test]
+fn placement_tables_parse() {
+    let config = ClusterConfig::from_toml_str(
+        r#"
+        [placement.orders]
+        survival_goal = "region"
+        min_regions = 4
+        leader_preference = ["eu-west", "us-east"]
+
+        [placement.meta]
+        voters = 5
+        "#,
+    )
+    .expect("parses");
+    let policies = config.policy_set();
+    assert_eq!(
+        (
+            policies.orders.survival_goal,
+            policies.orders.voters,
+            policies.orders.min_regions
+        ),
+        (SurvivalGoal::Region, 5, 4)
+    );
+    assert_eq!(
+        policies.orders.leader_preference,
+        vec!["eu-west", "us-east"]
+    );
+    assert_eq!(
+        (policies.meta.survival_goal, policies.meta.voters),
+        (SurvivalGoal::Zone, 5)
+    );
+    assert_eq!(policies.inventory, shard_router::PlacementPolicy::default());
 }
 
 /// Every documented variable overrides its key; unrelated variables are ignored.
@@ -406,6 +633,9 @@ fn env_overrides_apply() {
             ("ORDERSTORE_RAFT_ELECTION_TIMEOUT_MAX_MS", "600"),
             ("ORDERSTORE_RAFT_SNAPSHOT_LOGS_SINCE_LAST", "100"),
             ("ORDERSTORE_RAFT_MAX_IN_SNAPSHOT_LOG_TO_KEEP", "10"),
+            ("ORDERSTORE_SPLIT_MAX_KEYS", "1000"),
+            ("ORDERSTORE_SPLIT_MAX_BYTES", "2048"),
+            ("ORDERSTORE_SPLIT_MAX_REQUESTS_PER_SEC", "0"),
         ]))
         .expect("all values parse");
     let expected = ClusterConfig {
@@ -420,6 +650,12 @@ fn env_overrides_apply() {
             election_timeout_max_ms: 600,
             snapshot_logs_since_last: 100,
             max_in_snapshot_log_to_keep: 10,
+        },
+        placement: PlacementConfig::default(),
+        split: SplitConfig {
+            max_keys: 1000,
+            max_bytes: 2048,
+            max_requests_per_sec: 0,
         },
         nodes: valid().nodes,
     };
@@ -458,6 +694,7 @@ fn env_override_bad_value_changes_nothing() {
         ("ORDERSTORE_IDEMPOTENCY_TTL_SECS", ""),
         ("ORDERSTORE_RAFT_HEARTBEAT_INTERVAL_MS", "1.5"),
         ("ORDERSTORE_INITIAL_SHARDS", "4294967296"), // u32::MAX + 1
+        ("ORDERSTORE_SPLIT_MAX_BYTES", "256MiB"),
     ] {
         let err = config
             .apply_env_overrides(vars(&[(var, value)]))
@@ -514,26 +751,31 @@ fn round_trip_beyond_i64() {
     );
 }
 
-/// CONFIG.md stays in step with the code: every key, every override variable, and its example
-/// parses and validates.
+/// Every key of `table`, recursing into tables and arrays of tables.
+fn collect_keys(table: &toml::Table, out: &mut Vec<String>) {
+    for (key, value) in table {
+        out.push(key.clone());
+        match value {
+            toml::Value::Table(inner) => collect_keys(inner, out),
+            toml::Value::Array(items) => {
+                for inner in items.iter().filter_map(toml::Value::as_table) {
+                    collect_keys(inner, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// CONFIG.md stays in step with the code: every key (at every depth), every override variable,
+/// and its example parses and validates.
 #[test]
 fn config_reference_documents_everything() {
     let keys = toml::Value::try_from(ClusterConfig::load(THREE_NODES).expect("parses"))
         .expect("serialisable");
     let table = keys.as_table().expect("a config serialises to a table");
     let mut documented = Vec::new();
-    for (key, value) in table {
-        documented.push(key.clone());
-        match value {
-            toml::Value::Table(raft) => documented.extend(raft.keys().cloned()),
-            toml::Value::Array(nodes) => {
-                for node in nodes.iter().filter_map(toml::Value::as_table) {
-                    documented.extend(node.keys().cloned());
-                }
-            }
-            _ => {}
-        }
-    }
+    collect_keys(table, &mut documented);
     for key in documented {
         let spellings = [
             format!("`{key}`"),
@@ -569,6 +811,48 @@ fn label() -> impl Strategy<Value = String> {
     "[a-z0-9-]{1,12}"
 }
 
+fn arb_keyspace() -> impl Strategy<Value = KeyspacePlacement> {
+    (
+        prop_oneof![Just(SurvivalGoal::Zone), Just(SurvivalGoal::Region)],
+        proptest::option::of(0u32..10),
+        0u32..10,
+        proptest::collection::vec(label(), 0..3),
+    )
+        .prop_map(|(survival_goal, voters, min_regions, leader_preference)| {
+            KeyspacePlacement {
+                survival_goal,
+                voters,
+                min_regions,
+                leader_preference,
+            }
+        })
+}
+
+fn arb_placement() -> impl Strategy<Value = PlacementConfig> {
+    (
+        arb_keyspace(),
+        arb_keyspace(),
+        arb_keyspace(),
+        arb_keyspace(),
+    )
+        .prop_map(|(orders, inventory, payments, meta)| PlacementConfig {
+            orders,
+            inventory,
+            payments,
+            meta,
+        })
+}
+
+fn arb_split() -> impl Strategy<Value = SplitConfig> {
+    (0u64..=i64::MAX as u64, any::<u64>(), 0u64..100_000).prop_map(
+        |(max_keys, max_bytes, max_requests_per_sec)| SplitConfig {
+            max_keys,
+            max_bytes,
+            max_requests_per_sec,
+        },
+    )
+}
+
 fn arb_config() -> impl Strategy<Value = ClusterConfig> {
     let node = (1u64..1000, label(), label(), "[a-z0-9.-]{0,8}");
     (
@@ -581,9 +865,15 @@ fn arb_config() -> impl Strategy<Value = ClusterConfig> {
             0u64..100_000,
         ),
         proptest::collection::vec(node, 0..6),
+        (arb_placement(), arb_split()),
     )
         .prop_map(
-            |((name, shards, rf, region, ttl), (hb, emin, emax, snap, keep), nodes)| {
+            |(
+                (name, shards, rf, region, ttl),
+                (hb, emin, emax, snap, keep),
+                nodes,
+                (placement, split),
+            )| {
                 ClusterConfig {
                     cluster_name: name,
                     initial_shards: shards,
@@ -597,6 +887,8 @@ fn arb_config() -> impl Strategy<Value = ClusterConfig> {
                         snapshot_logs_since_last: snap,
                         max_in_snapshot_log_to_keep: keep,
                     },
+                    placement: placement.clone(),
+                    split: split.clone(),
                     nodes: nodes
                         .into_iter()
                         .enumerate()

@@ -11,14 +11,52 @@
 //! kinds of record never share a routing key. Like [`crate::hash_key`], these formats are part of
 //! the on-disk and on-wire contract.
 
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
 use crate::hash_key;
 
-/// The keyspace a routing key belongs to (placement policies are set per keyspace).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The keyspace a routing key belongs to (placement policies are set per keyspace, see
+/// [`PolicySet`](crate::PolicySet)). Stored by the meta shard with bincode (variant **index**):
+/// append new variants at the end only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Keyspace {
+    /// Orders, routed by order id.
     Orders,
+    /// Stock escrow buckets, routed by `inv/` sku `/` bucket.
     Inventory,
+    /// Payment accounts, routed by `acct/` account id.
     Payments,
+    /// The meta shard: membership, shard map, policies.
+    Meta,
+}
+
+impl Keyspace {
+    /// Every keyspace, in declaration order.
+    pub const ALL: [Keyspace; 4] = [
+        Keyspace::Orders,
+        Keyspace::Inventory,
+        Keyspace::Payments,
+        Keyspace::Meta,
+    ];
+
+    /// Lowercase name, as used in configuration (`[placement.orders]`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keyspace::Orders => "orders",
+            Keyspace::Inventory => "inventory",
+            Keyspace::Payments => "payments",
+            Keyspace::Meta => "meta",
+        }
+    }
+}
+
+impl fmt::Display for Keyspace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Routing key of an order.

@@ -4,9 +4,13 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Epoch, HashRange, ReplicaFault, RouterError};
+use crate::{Epoch, HashRange, ReplicaFault, ReplicaSet, RouterError};
 
 /// Everything a router needs to know about one shard (one Raft group).
+///
+/// Stored by the meta shard with bincode v1 (fields by position): append new fields at the end
+/// only, with `#[serde(default)]` so older JSON still reads (see the storage rule in
+/// `membership` for bincode).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ShardDescriptor {
     /// Shard id, unique within a [`ShardMap`](crate::ShardMap). Also the Raft group id.
@@ -15,8 +19,12 @@ pub struct ShardDescriptor {
     pub range: HashRange,
     /// Bumped on range change (`version`) and membership change (`conf_ver`).
     pub epoch: Epoch,
-    /// Node ids holding a replica; non-empty, distinct. The first is the preferred leader.
+    /// Node ids holding a voting replica; non-empty, distinct. The first is the preferred leader.
     pub replicas: Vec<u64>,
+    /// Node ids holding a non-voting (learner) replica; distinct and disjoint from `replicas`.
+    /// Empty for maps written before learners existed.
+    #[serde(default)]
+    pub learners: Vec<u64>,
 }
 
 impl ShardDescriptor {
@@ -31,7 +39,13 @@ impl ShardDescriptor {
         self.range.contains(hash)
     }
 
-    /// Checks the replica list: non-empty and without duplicates.
+    /// The voter/learner layout of this shard.
+    pub fn replica_set(&self) -> ReplicaSet {
+        ReplicaSet::of(self)
+    }
+
+    /// Checks the replica lists: at least one voter, and no node named twice across voters and
+    /// learners.
     ///
     /// # Errors
     /// [`RouterError::BadReplicas`] naming this shard and the first fault found.
@@ -43,8 +57,8 @@ impl ShardDescriptor {
         if self.replicas.is_empty() {
             return Err(bad(ReplicaFault::Empty));
         }
-        let mut seen = HashSet::with_capacity(self.replicas.len());
-        for &node_id in &self.replicas {
+        let mut seen = HashSet::with_capacity(self.replicas.len() + self.learners.len());
+        for &node_id in self.replicas.iter().chain(&self.learners) {
             if !seen.insert(node_id) {
                 return Err(bad(ReplicaFault::Duplicate { node_id }));
             }

@@ -5,7 +5,10 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::placement::ReplicaPlanner;
-use crate::{Epoch, HashRange, PlacementNode, RouterError, ShardDescriptor, hash_key};
+use crate::{
+    Epoch, HashRange, PlacementNode, PlacementStep, ReplicaSet, RouterError, ShardDescriptor,
+    hash_key,
+};
 
 /// Largest `shard_count` accepted by [`ShardMap::initial`]. Each initial shard then still owns
 /// 2^48 hashes; clusters grow beyond this by splitting.
@@ -16,9 +19,10 @@ pub const MAX_INITIAL_SHARDS: u32 = 1 << 16;
 /// # Invariants
 /// Every `ShardMap` value satisfies [`ShardMap::validate`]: it is non-empty; ranges are
 /// non-inverted, sorted, disjoint and gap-free from 0 to `u64::MAX`; shard ids are unique; every
-/// replica list is non-empty and distinct. The constructors ([`ShardMap::initial`],
-/// [`ShardMap::from_shards`], deserialisation) check this and the only mutator
-/// ([`ShardMap::split`]) preserves it, which is what lets [`ShardMap::lookup`] be infallible.
+/// voter list is non-empty and no node appears twice among a shard's voters and learners. The
+/// constructors ([`ShardMap::initial`], [`ShardMap::from_shards`], deserialisation) check this and
+/// the mutators ([`ShardMap::split`], [`ShardMap::apply_step`]) preserve it, which is what lets
+/// [`ShardMap::lookup`] be infallible.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawShardMap")]
 pub struct ShardMap {
@@ -93,6 +97,7 @@ impl ShardMap {
                     },
                     epoch: Epoch::INITIAL,
                     replicas: planner.replicas_for(index),
+                    learners: Vec::new(),
                 }
             })
             .collect();
@@ -201,8 +206,50 @@ impl ShardMap {
         Ok(())
     }
 
+    /// Applies one placement step to shard `shard_id`'s replicas ([`ReplicaSet::apply`] defines
+    /// the semantics) and returns its new epoch: `conf_ver` is bumped for every membership
+    /// change, unchanged for `TransferLeader`; the range and `version` never change.
+    ///
+    /// On error the map is unchanged.
+    ///
+    /// # Errors
+    /// [`RouterError::UnknownShard`]; [`RouterError::BadStep`] when the step does not apply;
+    /// [`RouterError::ConfVerExhausted`] if `conf_ver` is already `u64::MAX`.
+    pub fn apply_step(
+        &mut self,
+        shard_id: u64,
+        step: &PlacementStep,
+    ) -> Result<Epoch, RouterError> {
+        let shard = self
+            .shards
+            .iter_mut()
+            .find(|s| s.id == shard_id)
+            .ok_or(RouterError::UnknownShard(shard_id))?;
+        let next = ReplicaSet::of(shard)
+            .apply(step)
+            .map_err(|fault| RouterError::BadStep {
+                shard_id,
+                step: step.clone(),
+                fault,
+            })?;
+        let epoch = if step.changes_membership() {
+            shard
+                .epoch
+                .next_conf_ver()
+                .ok_or(RouterError::ConfVerExhausted { shard_id })?
+        } else {
+            shard.epoch
+        };
+        // ReplicaSet::apply never empties the voters nor names a node twice, so the map
+        // invariant (non-empty, distinct replicas) still holds.
+        shard.replicas = next.voters;
+        shard.learners = next.learners;
+        shard.epoch = epoch;
+        Ok(epoch)
+    }
+
     /// Splits shard `shard_id` at hash `at`: it keeps `[start, at - 1]` and a new shard
-    /// `new_shard_id` takes `[at, end]` with the same replicas (same preferred leader).
+    /// `new_shard_id` takes `[at, end]` with the same voters and learners (same preferred leader).
     /// Both halves get the old epoch with `version` bumped; `conf_ver` is unchanged.
     ///
     /// On error the map is unchanged.
@@ -239,6 +286,7 @@ impl ShardMap {
             range: right,
             epoch,
             replicas: old.replicas.clone(),
+            learners: old.learners.clone(),
         };
         let kept = &mut self.shards[idx];
         kept.range = left;
@@ -269,6 +317,7 @@ mod tests {
             range: HashRange { start, end },
             epoch: Epoch::INITIAL,
             replicas: vec![1],
+            learners: vec![],
         }
     }
 
