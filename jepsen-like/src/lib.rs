@@ -1,6 +1,7 @@
-//! `jepsen-like`: orderstore's chaos suite. Today it holds the *checking core*: the Jepsen-style
-//! history model and the checkers that judge a recorded history; the parts that run a cluster
-//! and produce histories are not built yet.
+//! `jepsen-like`: orderstore's chaos suite. It runs real `orderd` processes, each in its own
+//! Linux network namespace, drives concurrent client workloads through the SDK while nemeses
+//! inject real faults (partitions, crashes, pauses, packet loss, clock skew, leader
+//! transfers), records a Jepsen-style history, and checks it.
 //!
 //! A history is a sequence of [`Op`]s: each client process invokes an operation and completes it
 //! once with `ok`, `fail` (definitely no effect) or `info` (unknown: maybe took effect, any time
@@ -14,16 +15,12 @@
 //!   "unknown" rather than a false verdict;
 //! - **no loss, no duplicates** for the *set* workload (idempotent adds, one final read).
 //!
-//! The crate is pure: no I/O, no threads, no randomness; the only clock is the optional time
-//! budget.
-//!
-//! Not built yet: the harness that runs `orderd` processes in network namespaces, the nemeses
-//! (partitions, crashes, pauses, clock skew), the workload drivers that record histories, the
-//! `jepsen-like check DIR` command line, the HTML report and a deterministic simulation mode.
-//! Until then fault tolerance is covered by the in-process cluster tests in `node/tests/` and the
-//! process-level tests in `client/tests/`.
+//! The checking core (history, models, checkers, report) is pure: no I/O, no threads, no
+//! randomness. The harness around it ([`runner::run`]) does the I/O: it needs root, `ip` and
+//! `iptables`, and an `orderd` binary.
 //!
 //! # Layout
+//! Checking core:
 //! - `op`: [`Op`], [`OpType`], [`Payload`], [`RegisterValue`], [`SetElement`]: one history event.
 //! - `history`: [`History`] (validated, JSON lines) and [`OpPair`] (invocation + completion).
 //! - `error`: [`HistoryError`], why a history is malformed.
@@ -34,22 +31,52 @@
 //! - `register_checker`: [`check_linearizability`] and its [`LinearizabilityReport`].
 //! - `set_checker`: [`check_set`] and its [`SetReport`].
 //! - `report`: [`CheckReport`], [`check_history`], [`check_jsonl`] and the exit codes.
+//!
+//! Harness:
+//! - [`preflight`]: privileges, tools ([`Tools`]), the machine-wide [`RunLock`].
+//! - [`netns`]: the bridge + namespaces + veths network, its setup/teardown command lists and
+//!   stale-state cleanup.
+//! - [`cluster`]: [`Cluster`], `orderd` processes in the namespaces, readiness, kill/pause,
+//!   teardown on drop.
+//! - [`nemesis`]: fault kinds, the seeded [`nemesis::schedule`], partition grudges
+//!   ([`nemesis::partition`]), the executor and the final heal.
+//! - [`recorder`]: [`Recorder`], the one lock + one clock that histories are recorded under.
+//! - [`workload`]: the register and set workloads, their workers and final reads.
+//! - [`runner`]: [`runner::run`], one complete run and its output directory.
+//! - `html`: `report.html`.
+//! - `http_probe`: `/livez` and `/readyz` probes.
+//! - `harness_error`: [`HarnessError`].
 
+pub mod cluster;
 mod error;
+mod harness_error;
 mod history;
+mod html;
+mod http_probe;
 mod linearizability;
 mod model;
+pub mod nemesis;
+pub mod netns;
 mod op;
+pub mod preflight;
+pub mod recorder;
 mod register_checker;
 mod register_model;
 mod report;
+pub mod runner;
 mod set_checker;
+pub mod workload;
 
+pub use cluster::Cluster;
 pub use error::HistoryError;
+pub use harness_error::HarnessError;
 pub use history::{History, OpPair};
+pub use html::verdict_line;
 pub use linearizability::{Budget, Candidate, Frontier, SearchOutcome, search};
 pub use model::{Completion, Model, Operation};
 pub use op::{Op, OpType, Payload, ProcessId, RegisterValue, SetElement};
+pub use preflight::{RunLock, Tools};
+pub use recorder::Recorder;
 pub use register_checker::{
     LinearizabilityReport, OpSummary, Verdict, Violation, check_linearizability,
 };
