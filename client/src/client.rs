@@ -76,7 +76,7 @@ struct Inner {
 
 /// Where a request should go.
 #[derive(Debug, Clone, Copy)]
-enum Target<'a> {
+pub(crate) enum Target<'a> {
     /// Any node (it redirects if needed).
     Any,
     /// The leader of the shard owning this order id.
@@ -274,6 +274,14 @@ impl Client {
         Ok(())
     }
 
+    /// The cluster's default region (from the routing cache, refreshed if empty).
+    pub(crate) async fn default_region(&self) -> Option<String> {
+        if self.routes().is_empty() {
+            self.refresh_routes().await;
+        }
+        self.routes().default_region().map(str::to_string)
+    }
+
     /// Puts a fresh cluster view into the routing cache and the endpoint set.
     fn learn(&self, status: &ClusterStatus) {
         self.inner
@@ -384,7 +392,11 @@ impl Client {
     /// Sends one request with routing, redirects and retries (see [`Client`]). `send` makes one
     /// attempt on the given channel (to the given address) with the given per-attempt timeout;
     /// it is called again, with the same request, for every retry.
-    async fn call<T, F, Fut>(&self, target: Target<'_>, mut send: F) -> Result<T, ClientError>
+    pub(crate) async fn call<T, F, Fut>(
+        &self,
+        target: Target<'_>,
+        mut send: F,
+    ) -> Result<T, ClientError>
     where
         F: FnMut(Channel, Duration, &str) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,

@@ -137,10 +137,16 @@ impl ClientError {
                 message,
             },
             "NOT_FOUND" => ClientError::NotFound { message },
-            "ILLEGAL_TRANSITION" => ClientError::IllegalTransition {
-                current_state: d.current_state,
-                message,
-            },
+            // FAILED_PRECONDITION: a ledger or saga refused in its current state (not enough
+            // stock or money, a saga not parked, past its pivot); SAGA_CONFLICT: the order's
+            // purchase saga forbids the command. Both: the state forbids it; re-read, don't
+            // retry blindly.
+            "ILLEGAL_TRANSITION" | "FAILED_PRECONDITION" | "SAGA_CONFLICT" => {
+                ClientError::IllegalTransition {
+                    current_state: d.current_state,
+                    message,
+                }
+            }
             "VERSION_CONFLICT" => ClientError::VersionConflict {
                 current_version: d.current_version,
                 message,
@@ -318,6 +324,23 @@ mod tests {
         let err = ClientError::from_status(&reset);
         assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
         assert!(err.is_retryable());
+    }
+
+    /// Ledger and saga refusals (`FAILED_PRECONDITION`, `SAGA_CONFLICT`) are definite answers
+    /// about the current state, never retried.
+    #[test]
+    fn ledger_and_saga_refusals_are_illegal_transitions() {
+        for (code, kind) in [
+            (Code::FailedPrecondition, "FAILED_PRECONDITION"),
+            (Code::Aborted, "SAGA_CONFLICT"),
+        ] {
+            let err = ClientError::from_status(&status(code, "refused", detail(kind)));
+            assert!(
+                matches!(err, ClientError::IllegalTransition { .. }),
+                "{kind}: {err:?}"
+            );
+            assert_eq!(err.retry_method(), RetryMethod::NoRetry);
+        }
     }
 
     /// Each server error kind decodes to its variant with the detail's data, and is classified.

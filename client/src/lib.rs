@@ -27,6 +27,7 @@
 //! - `route_cache`: the shard-range -> leader cache (pure, unit-tested).
 //! - `endpoint_set`: seed and learned node addresses, skipping recently failed ones.
 //! - `channel_pool`: one lazily connected tonic channel per address.
+//! - `commerce`: inventory, payment, purchase and saga calls ([`Purchase`], [`PurchaseItem`]).
 //! - `idempotency`: [`new_idempotency_key`].
 //! - Request and reply types: [`PlaceOrder`], [`LineItem`], [`Action`], [`CommandOptions`],
 //!   [`Consistency`], [`Order`] / [`OrderLine`] / [`OrderReply`] / [`OrderEvent`],
@@ -39,6 +40,7 @@ mod channel_pool;
 mod client;
 mod cluster_status;
 mod command_options;
+mod commerce;
 mod consistency;
 mod endpoint_set;
 mod error;
@@ -57,6 +59,8 @@ pub use cluster_status::ClusterStatus;
 pub use cluster_status::NodeInfo;
 pub use cluster_status::ShardInfo;
 pub use command_options::CommandOptions;
+pub use commerce::Purchase;
+pub use commerce::PurchaseItem;
 pub use consistency::Consistency;
 pub use error::ClientError;
 pub use error::RetryMethod;
@@ -68,4 +72,6 @@ pub use order::Order;
 pub use order::OrderEvent;
 pub use order::OrderLine;
 pub use order::OrderReply;
+/// The wire messages (inventory, payment and purchase replies are returned as these).
+pub use orderstore_proto::v1 as proto;
 pub use place_order::PlaceOrder;

@@ -9,6 +9,10 @@
 //!
 //! # Layout
 //! - [`order`]: the pure order aggregate (state regions, transitions, limits).
+//! - [`inventory`]: the pure stock ledger (escrow buckets per SKU, reservations, transfers).
+//! - [`payments`]: the pure built-in payment ledger (accounts, authorizations, captures, refunds).
+//! - [`saga`]: the pure purchase saga (step machine, conflict matrix).
+//! - [`orchestrator`]: drives purchase sagas on order-shard leaders; replicated timers.
 //! - [`types`]: openraft type configuration and the commands in a shard's log.
 //! - [`storage`]: RocksDB engine, key layout, checksummed codec, group commit, log store, state
 //!   machine.
@@ -20,8 +24,12 @@
 //! - [`server`]: `run(options, listeners, shutdown)`, the whole node.
 
 pub mod host;
+pub mod inventory;
 pub mod metrics;
+pub mod orchestrator;
 pub mod order;
+pub mod payments;
+pub mod saga;
 pub mod server;
 pub mod service;
 pub mod status;

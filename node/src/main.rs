@@ -89,16 +89,30 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("signal received");
         shutdown.trigger();
     });
-    orderstore_node::run(
-        NodeOptions {
-            node_id: args.node_id,
-            config,
-            data_dir: args.data_dir,
-        },
-        grpc,
-        status,
-        rx,
-    )
-    .await?;
+    let mut opts = NodeOptions::new(args.node_id, config, args.data_dir);
+    if let Some(ms) = env_u64("ORDERD_SAGA_TIMEOUT_MS")? {
+        opts.orchestrator.saga_timeout_ms = ms;
+    }
+    if let Some(ms) = env_u64("ORDERD_RESERVATION_TTL_MS")? {
+        opts.orchestrator.reservation_ttl_ms = ms;
+    }
+    if let Ok(spec) = std::env::var("ORDERD_PAYMENT_FAULTS") {
+        opts.payment_faults = Some(
+            orderstore_node::orchestrator::FaultConfig::parse(&spec)
+                .map_err(|e| anyhow::anyhow!("ORDERD_PAYMENT_FAULTS: {e}"))?,
+        );
+    }
+    orderstore_node::run(opts, grpc, status, rx).await?;
     Ok(())
+}
+
+/// A numeric environment variable: `None` when unset, an error naming it when malformed.
+fn env_u64(name: &str) -> anyhow::Result<Option<u64>> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("{name}={v:?} is not a whole number")),
+        Err(_) => Ok(None),
+    }
 }

@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cluster_config::ClusterConfig;
+use orderstore_client::Client;
 use orderstore_proto::v1::cluster_admin_server::ClusterAdminServer;
+use orderstore_proto::v1::inventory_service_server::InventoryServiceServer;
 use orderstore_proto::v1::order_service_server::OrderServiceServer;
+use orderstore_proto::v1::payment_service_server::PaymentServiceServer;
+use orderstore_proto::v1::purchase_service_server::PurchaseServiceServer;
 use orderstore_proto::v1::raft_transport_server::RaftTransportServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -14,9 +18,19 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::host::ShardHost;
 use crate::metrics::NodeMetrics;
+use crate::orchestrator::FaultConfig;
+use crate::orchestrator::FaultyProvider;
+use crate::orchestrator::LedgerProvider;
+use crate::orchestrator::Orchestrator;
+use crate::orchestrator::OrchestratorConfig;
+use crate::orchestrator::PaymentProvider;
 use crate::order::Limits;
 use crate::service::AdminApi;
+use crate::service::InventoryApi;
 use crate::service::OrderApi;
+use crate::service::PaymentApi;
+use crate::service::PurchaseApi;
+use crate::service::access::ShardAccess;
 use crate::status;
 use crate::storage::Engine;
 use crate::storage::StateMachineConfig;
@@ -36,6 +50,23 @@ pub struct NodeOptions {
     pub config: ClusterConfig,
     /// Directory of the node's RocksDB (created if missing).
     pub data_dir: PathBuf,
+    /// Saga and reservation timing.
+    pub orchestrator: OrchestratorConfig,
+    /// Faults injected into payment calls (tests and the chaos suite); `None` in production.
+    pub payment_faults: Option<FaultConfig>,
+}
+
+impl NodeOptions {
+    /// Options with default saga timing and no injected faults.
+    pub fn new(node_id: NodeId, config: ClusterConfig, data_dir: PathBuf) -> Self {
+        Self {
+            node_id,
+            config,
+            data_dir,
+            orchestrator: OrchestratorConfig::default(),
+            payment_faults: None,
+        }
+    }
 }
 
 /// Why a node failed to start or stopped with an error.
@@ -96,12 +127,14 @@ pub async fn run(
     let sm_config = Arc::new(StateMachineConfig {
         limits: *limits,
         idempotency_ttl_ms: opts.config.idempotency_ttl_secs.saturating_mul(1000),
+        retry_policy: opts.orchestrator.retry.clone(),
+        ..StateMachineConfig::default()
     });
     let host = ShardHost::start(
         opts.node_id,
         opts.config.clone(),
         engine,
-        sm_config,
+        sm_config.clone(),
         router,
         metrics,
     )
@@ -116,6 +149,47 @@ pub async fn run(
         .build_v1()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
 
+    // The node's own SDK client: participant calls of sagas and fan-out reads reach the
+    // shards this node does not lead through it, with the SDK's routing and retries.
+    let internal = Client::builder()
+        .endpoints(opts.config.nodes.iter().map(|n| n.grpc_addr.as_str()))
+        .request_timeout(std::time::Duration::from_secs(6))
+        .deadline(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let ledger = LedgerProvider::new(internal.clone());
+    let provider: Arc<dyn PaymentProvider> = match opts.payment_faults.clone() {
+        Some(faults) => {
+            tracing::warn!(?faults, "payment faults are injected");
+            Arc::new(FaultyProvider::new(ledger, faults))
+        }
+        None => Arc::new(ledger),
+    };
+    let orchestrator = Orchestrator::start(
+        ShardAccess::new(host.clone()),
+        internal.clone(),
+        provider,
+        opts.orchestrator.clone(),
+        shutdown.clone(),
+    );
+    let inventory = InventoryServiceServer::new(InventoryApi::new(
+        host.clone(),
+        internal.clone(),
+        Arc::new(sm_config.stock_limits),
+    ))
+    .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES);
+    let payments = PaymentServiceServer::new(PaymentApi::new(
+        host.clone(),
+        Arc::new(sm_config.payment_limits),
+    ))
+    .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES);
+    let purchases = PurchaseServiceServer::new(PurchaseApi::new(
+        host.clone(),
+        internal,
+        orchestrator,
+        limits.clone(),
+    ))
+    .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES);
     let orders = OrderServiceServer::new(OrderApi::new(host.clone(), limits))
         .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES);
     let admin = ClusterAdminServer::new(AdminApi::new(host.clone())?);
@@ -139,6 +213,9 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(orders)
+        .add_service(inventory)
+        .add_service(payments)
+        .add_service(purchases)
         .add_service(admin)
         .add_service(raft)
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), wait_for(shutdown))

@@ -6,10 +6,22 @@ use std::io::Cursor;
 use serde::Deserialize;
 use serde::Serialize;
 
+use crate::inventory::StockBucket;
+use crate::inventory::StockError;
+use crate::inventory::StockOp;
+use crate::inventory::StockReply;
 use crate::order::NewOrder;
 use crate::order::Order;
 use crate::order::OrderCommand;
 use crate::order::OrderError;
+use crate::payments::Account;
+use crate::payments::PaymentError;
+use crate::payments::PaymentOp;
+use crate::payments::PaymentReply;
+use crate::saga::PurchaseSaga;
+use crate::saga::PurchaseSpec;
+use crate::saga::SagaError;
+use crate::saga::SagaInput;
 
 /// A node id (from the cluster configuration; never 0).
 pub type NodeId = u64;
@@ -65,15 +77,48 @@ pub enum ShardCommand {
         idempotency: Option<IdempotencyTag>,
         now_ms: u64,
     },
+    /// An operation on one escrow bucket of a SKU (inventory keyspace).
+    Stock {
+        sku: String,
+        bucket: u32,
+        op: StockOp,
+        idempotency: Option<IdempotencyTag>,
+        now_ms: u64,
+    },
+    /// An operation on one payment account (the built-in ledger provider).
+    Payment {
+        account_id: String,
+        op: PaymentOp,
+        idempotency: Option<IdempotencyTag>,
+        now_ms: u64,
+    },
+    /// Place an order and start its purchase saga: order, saga (with its timer) and idempotency
+    /// record are written by this one entry.
+    StartPurchase {
+        order: NewOrder,
+        spec: PurchaseSpec,
+        idempotency: Option<IdempotencyTag>,
+        now_ms: u64,
+    },
+    /// Fold one input (a step outcome, a timer, an operator decision) into a purchase saga,
+    /// together with the order commands it yields.
+    Saga {
+        saga_id: String,
+        input: SagaInput,
+        now_ms: u64,
+    },
 }
 
 impl ShardCommand {
     /// The proposing leader's clock (ms since the Unix epoch): the only time apply may use.
     pub fn now_ms(&self) -> u64 {
         match self {
-            ShardCommand::PlaceOrder { now_ms, .. } | ShardCommand::UpdateOrder { now_ms, .. } => {
-                *now_ms
-            }
+            ShardCommand::PlaceOrder { now_ms, .. }
+            | ShardCommand::UpdateOrder { now_ms, .. }
+            | ShardCommand::Stock { now_ms, .. }
+            | ShardCommand::Payment { now_ms, .. }
+            | ShardCommand::StartPurchase { now_ms, .. }
+            | ShardCommand::Saga { now_ms, .. } => *now_ms,
         }
     }
 
@@ -81,7 +126,11 @@ impl ShardCommand {
     pub fn idempotency(&self) -> Option<&IdempotencyTag> {
         match self {
             ShardCommand::PlaceOrder { idempotency, .. }
-            | ShardCommand::UpdateOrder { idempotency, .. } => idempotency.as_ref(),
+            | ShardCommand::UpdateOrder { idempotency, .. }
+            | ShardCommand::Stock { idempotency, .. }
+            | ShardCommand::Payment { idempotency, .. }
+            | ShardCommand::StartPurchase { idempotency, .. } => idempotency.as_ref(),
+            ShardCommand::Saga { .. } => None,
         }
     }
 }
@@ -95,11 +144,26 @@ impl fmt::Display for ShardCommand {
             } => {
                 write!(f, "update({order_id}, {})", command.name())
             }
+            ShardCommand::Stock {
+                sku, bucket, op, ..
+            } => {
+                write!(f, "stock({sku}/{bucket}, {})", op.name())
+            }
+            ShardCommand::Payment { account_id, op, .. } => {
+                write!(f, "payment({account_id}, {})", op.name())
+            }
+            ShardCommand::StartPurchase { order, .. } => {
+                write!(f, "purchase({})", order.order_id)
+            }
+            ShardCommand::Saga { saga_id, .. } => write!(f, "saga({saga_id})"),
         }
     }
 }
 
 /// The result of applying a [`ShardCommand`]: what the client is answered.
+// Variants differ in size (a purchase carries its saga); a response is built and moved once per
+// command, so boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShardResponse {
     /// Applied (or replayed from the idempotency record when `replayed`).
@@ -108,6 +172,22 @@ pub enum ShardResponse {
     Rejected(CommandError),
     /// Entries that answer nobody (blank and membership entries).
     Empty,
+    /// A stock operation applied (or replayed); `bucket` is the bucket after it.
+    Stock {
+        bucket: StockBucket,
+        reply: StockReply,
+    },
+    /// A payment operation applied (or replayed); `account` is the account after it.
+    Payment {
+        account: Account,
+        reply: PaymentReply,
+    },
+    /// A purchase started (or replayed from its idempotency key), or a saga input applied.
+    Purchase {
+        order: Order,
+        saga: PurchaseSaga,
+        replayed: bool,
+    },
 }
 
 /// Why the state machine refused a command. Stored in idempotency records, so it is data.
@@ -126,4 +206,20 @@ pub enum CommandError {
     /// Returned when an idempotency key is reused with a different request.
     #[error("idempotency key {key:?} was already used with a different request")]
     IdempotencyKeyReused { key: String },
+    /// The stock ledger refused the operation.
+    #[error(transparent)]
+    Stock(#[from] StockError),
+    /// The payment ledger refused the operation.
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    /// The saga refused the input (ended, past its pivot, not parked, invalid purchase).
+    #[error(transparent)]
+    Saga(#[from] SagaError),
+    /// Returned by `Saga` for a saga id this shard does not hold.
+    #[error("saga {saga_id} not found")]
+    SagaNotFound { saga_id: String },
+    /// Returned by `UpdateOrder` when the order's purchase saga forbids the command (see
+    /// [`crate::saga::conflict`]).
+    #[error("{reason}")]
+    SagaConflict { reason: String },
 }

@@ -1,5 +1,6 @@
 //! `orderctl`: the orderstore command line. Starts a local playground cluster, places and
-//! advances orders, shows the cluster's shards and leaders, and runs the demo. Built on the
+//! advances orders, manages stock and ledger accounts, makes purchases and steers their sagas,
+//! shows the cluster's shards and leaders, and runs the demo. Built on the
 //! `orderstore_client` SDK; `orderctl --help` lists commands and exit codes.
 //!
 //! Errors print one line, `error: ...`, to stderr (followed by a node's log tail when a
@@ -10,6 +11,8 @@
 //! - `cli`: the clap command tree and global options (`--endpoints`, `-o`, `--timeout`).
 //! - `cli_error`: [`cli_error::CliError`], its message and exit code.
 //! - `orders`: `order ...` and `cluster ...` over the SDK.
+//! - `commerce`: `stock ...`, `account ...`, `purchase` and `saga ...` over the SDK.
+//! - `commerce_output`: tables and JSON of stock, accounts, purchases and sagas.
 //! - `demo`: the concurrent placement + lifecycle tour with measured figures.
 //! - `playground`: `playground up|down|stop-node|start-node` (local `orderd` processes).
 //! - `manifest`: `DIR/cluster.json` and the generated `DIR/cluster.toml`.
@@ -21,6 +24,10 @@
 mod cli;
 #[path = "orderctl/cli_error.rs"]
 mod cli_error;
+#[path = "orderctl/commerce.rs"]
+mod commerce;
+#[path = "orderctl/commerce_output.rs"]
+mod commerce_output;
 #[path = "orderctl/demo.rs"]
 mod demo;
 #[path = "orderctl/http_probe.rs"]
@@ -47,6 +54,11 @@ use crate::cli::Cli;
 use crate::cli::Command;
 use crate::cli::PlaygroundCmd;
 use crate::cli_error::CliError;
+
+/// The SDK's default per-attempt timeout (`ClientBuilder::request_timeout`).
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Slack added to `purchase --wait-timeout-ms` for the attempt and the call deadline.
+const PURCHASE_WAIT_MARGIN: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     restore_default_sigpipe();
@@ -103,24 +115,54 @@ fn clap_exit(e: clap::Error) -> ExitCode {
             }
         }
         _ => {
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first} (see --help)");
+            eprintln!(
+                "error: {} (see --help)",
+                usage_error_line(&e.render().to_string())
+            );
             ExitCode::from(2)
         }
     }
 }
 
+/// The first paragraph of clap's error text as one line: `the following required arguments
+/// were not provided: --note <N>` rather than a first line that ends in a colon.
+fn usage_error_line(text: &str) -> String {
+    let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
+    let Some(first) = lines.next() else {
+        return "invalid arguments".to_string();
+    };
+    let first = first.strip_prefix("error: ").unwrap_or(first).trim_end();
+    if !first.ends_with(':') {
+        return first.to_string();
+    }
+    let rest: Vec<&str> = lines
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    if rest.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first} {}", rest.join(", "))
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), CliError> {
     let format = cli.output;
+    let deadline = Duration::from_secs(cli.timeout.max(1));
     let client = || {
         Client::builder()
             .endpoints(&cli.endpoints)
-            .deadline(Duration::from_secs(cli.timeout.max(1)))
+            .deadline(deadline)
+            .build()
+    };
+    // `purchase --wait` holds the request open on the server for up to --wait-timeout-ms: give
+    // each attempt (and the whole call) that long plus a margin, so the answer is not cut off.
+    let waiting_client = |wait: Duration| {
+        let attempt = wait + PURCHASE_WAIT_MARGIN;
+        Client::builder()
+            .endpoints(&cli.endpoints)
+            .request_timeout(attempt.max(DEFAULT_REQUEST_TIMEOUT))
+            .deadline(deadline.max(attempt + PURCHASE_WAIT_MARGIN))
             .build()
     };
     match cli.command {
@@ -137,5 +179,37 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Order(cmd) => orders::run_order(&client()?, cmd, format).await,
         Command::Cluster(cmd) => orders::run_cluster(&client()?, cmd, format).await,
         Command::Demo(args) => demo::run(&client()?, args, format).await,
+        Command::Stock(cmd) => commerce::run_stock(&client()?, cmd, format).await,
+        Command::Account(cmd) => commerce::run_account(&client()?, cmd, format).await,
+        Command::Purchase(args) => {
+            let client = if args.wait {
+                waiting_client(Duration::from_millis(u64::from(args.wait_timeout_ms)))?
+            } else {
+                client()?
+            };
+            commerce::run_purchase(&client, args, format).await
+        }
+        Command::Saga(cmd) => commerce::run_saga(&client()?, cmd, format).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_keep_the_missing_arguments() {
+        let e = Cli::try_parse_from(["orderctl", "saga", "resolve", "o-1"]).unwrap_err();
+        let line = usage_error_line(&e.render().to_string());
+        assert!(
+            line.starts_with("the following required arguments"),
+            "{line}"
+        );
+        assert!(line.contains("--note <N>"), "{line}");
+        assert!(line.contains("--complete|--compensate"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+        let e = Cli::try_parse_from(["orderctl", "saga", "list", "--state", "x"]).unwrap_err();
+        let line = usage_error_line(&e.render().to_string());
+        assert_eq!(line, "invalid value 'x' for '--state <S>'");
     }
 }

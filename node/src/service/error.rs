@@ -10,6 +10,7 @@ use tonic::Code;
 
 use crate::order::OrderError;
 use crate::order::ValidationError;
+use crate::saga::SagaError;
 use crate::types::CommandError;
 use crate::types::NodeId;
 use crate::types::ShardId;
@@ -56,6 +57,14 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A ledger or the saga refused the request; nothing changed. `kind` is the machine-readable
+    /// class (e.g. `INVALID_ARGUMENT`, `NOT_FOUND`, `FAILED_PRECONDITION`, `SAGA_CONFLICT`).
+    #[error("{message}")]
+    Refused {
+        kind: &'static str,
+        message: String,
+        field: Option<String>,
+    },
 }
 
 impl From<CommandError> for ApiError {
@@ -65,6 +74,39 @@ impl From<CommandError> for ApiError {
             CommandError::NotFound { order_id } => ApiError::NotFound { order_id },
             CommandError::AlreadyExists { order_id } => ApiError::AlreadyExists { order_id },
             CommandError::IdempotencyKeyReused { key } => ApiError::IdempotencyKeyReused { key },
+            CommandError::Stock(e) => ApiError::Refused {
+                kind: e.kind(),
+                message: e.to_string(),
+                field: e.field().map(str::to_owned),
+            },
+            CommandError::Payment(e) => ApiError::Refused {
+                kind: e.kind(),
+                message: e.to_string(),
+                field: e.field().map(str::to_owned),
+            },
+            CommandError::Saga(e) => {
+                let (kind, field) = match &e {
+                    SagaError::Invalid { field, .. } => ("INVALID_ARGUMENT", Some(field.clone())),
+                    SagaError::Terminal { .. }
+                    | SagaError::PastPivot { .. }
+                    | SagaError::NotParked { .. } => ("FAILED_PRECONDITION", None),
+                };
+                ApiError::Refused {
+                    kind,
+                    message: e.to_string(),
+                    field,
+                }
+            }
+            CommandError::SagaNotFound { saga_id } => ApiError::Refused {
+                kind: "NOT_FOUND",
+                message: format!("saga {saga_id} not found"),
+                field: None,
+            },
+            CommandError::SagaConflict { reason } => ApiError::Refused {
+                kind: "SAGA_CONFLICT",
+                message: reason,
+                field: None,
+            },
         }
     }
 }
@@ -108,6 +150,7 @@ impl ApiError {
             ApiError::Quarantined { .. } => "SHARD_QUARANTINED",
             ApiError::Unavailable(_) => "UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
+            ApiError::Refused { kind, .. } => kind,
         }
     }
 
@@ -125,6 +168,14 @@ impl ApiError {
             }
             ApiError::Quarantined { .. } => Code::DataLoss,
             ApiError::Internal(_) => Code::Internal,
+            ApiError::Refused { kind, .. } => match *kind {
+                "INVALID_ARGUMENT" => Code::InvalidArgument,
+                "NOT_FOUND" => Code::NotFound,
+                "ALREADY_EXISTS" => Code::AlreadyExists,
+                "INTERNAL" => Code::Internal,
+                "SAGA_CONFLICT" => Code::Aborted,
+                _ => Code::FailedPrecondition,
+            },
         }
     }
 
@@ -149,6 +200,9 @@ impl ApiError {
                 }
             }
             ApiError::Quarantined { shard } => d.shard_id = *shard,
+            ApiError::Refused {
+                field: Some(field), ..
+            } => d.field = field.clone(),
             _ => {}
         }
         d

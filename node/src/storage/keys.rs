@@ -16,6 +16,18 @@
 //! | `state`     | shard ++ `l` ++ log index (BE) ++ n (BE u32)  | shard event-log pointer       |
 //! | `state`     | shard ++ `i` ++ idempotency key               | idempotency record            |
 //! | `state`     | shard ++ `x` ++ expiry ms (BE) ++ key         | idempotency expiry index      |
+//! | `state`     | shard ++ `k` ++ sku ++ 0 ++ bucket (BE u32)   | stock bucket                  |
+//! | `state`     | shard ++ `r` ++ sku ++ 0 ++ bucket ++ id      | reservation / transfer record |
+//! | `state`     | shard ++ `q` ++ expiry ms ++ bucket ++ sku ++ 0 ++ id | held-reservation expiry index |
+//! | `state`     | shard ++ `j` ++ sku ++ 0 ++ bucket ++ seq (BE)| stock event (audit log)       |
+//! | `state`     | shard ++ `m` ++ account id                    | payment account               |
+//! | `state`     | shard ++ `n` ++ account id ++ 0 ++ auth id    | authorization                 |
+//! | `state`     | shard ++ `p` ++ account id ++ 0 ++ seq (BE)   | payment event (audit log)     |
+//! | `state`     | shard ++ `g` ++ saga id                       | purchase saga                 |
+//! | `state`     | shard ++ `h` ++ saga id                       | index of sagas not yet ended  |
+//!
+//! Ids (skus, account ids, ...) never contain a 0 byte (the ledgers' validation refuses it), so
+//! the 0 separator keeps one id's keys apart from another id that extends it.
 //!
 //! Big-endian integers keep numeric order equal to byte order, so range scans walk logs and
 //! events in sequence.
@@ -40,6 +52,15 @@ pub const STATE_EVENT: u8 = b'e';
 pub const STATE_EVENT_LOG: u8 = b'l';
 pub const STATE_IDEMPOTENCY: u8 = b'i';
 pub const STATE_IDEMPOTENCY_EXPIRY: u8 = b'x';
+pub const STATE_STOCK: u8 = b'k';
+pub const STATE_RESERVATION: u8 = b'r';
+pub const STATE_RESERVATION_EXPIRY: u8 = b'q';
+pub const STATE_STOCK_EVENT: u8 = b'j';
+pub const STATE_ACCOUNT: u8 = b'm';
+pub const STATE_AUTHORIZATION: u8 = b'n';
+pub const STATE_PAYMENT_EVENT: u8 = b'p';
+pub const STATE_SAGA: u8 = b'g';
+pub const STATE_SAGA_OPEN: u8 = b'h';
 
 /// The 8-byte prefix shared by every key of `shard`.
 pub fn shard_prefix(shard: u64) -> [u8; 8] {
@@ -111,6 +132,90 @@ pub fn parse_idempotency_expiry_key(key: &[u8]) -> Option<(u64, String)> {
     Some((u64::from_be_bytes(ms), k.to_string()))
 }
 
+fn sku_bucket(sku: &str, bucket: u32) -> Vec<u8> {
+    let mut rest = Vec::with_capacity(sku.len() + 5);
+    rest.extend_from_slice(sku.as_bytes());
+    rest.push(0);
+    rest.extend_from_slice(&bucket.to_be_bytes());
+    rest
+}
+
+pub fn stock_key(shard: u64, sku: &str, bucket: u32) -> Vec<u8> {
+    tagged(shard, STATE_STOCK, &sku_bucket(sku, bucket))
+}
+
+pub fn reservation_key(shard: u64, sku: &str, bucket: u32, id: &str) -> Vec<u8> {
+    let mut rest = sku_bucket(sku, bucket);
+    rest.extend_from_slice(id.as_bytes());
+    tagged(shard, STATE_RESERVATION, &rest)
+}
+
+pub fn reservation_expiry_key(
+    shard: u64,
+    expires_at_ms: u64,
+    sku: &str,
+    bucket: u32,
+    id: &str,
+) -> Vec<u8> {
+    let mut rest = Vec::with_capacity(14 + sku.len() + id.len());
+    rest.extend_from_slice(&expires_at_ms.to_be_bytes());
+    rest.extend_from_slice(&bucket.to_be_bytes());
+    rest.extend_from_slice(sku.as_bytes());
+    rest.push(0);
+    rest.extend_from_slice(id.as_bytes());
+    tagged(shard, STATE_RESERVATION_EXPIRY, &rest)
+}
+
+/// Splits a reservation-expiry key into (expiry ms, sku, bucket, reservation id).
+pub fn parse_reservation_expiry_key(key: &[u8]) -> Option<(u64, String, u32, String)> {
+    let ms: [u8; 8] = key.get(9..17)?.try_into().ok()?;
+    let bucket: [u8; 4] = key.get(17..21)?.try_into().ok()?;
+    let rest = key.get(21..)?;
+    let sep = rest.iter().position(|b| *b == 0)?;
+    let sku = std::str::from_utf8(&rest[..sep]).ok()?;
+    let id = std::str::from_utf8(&rest[sep + 1..]).ok()?;
+    Some((
+        u64::from_be_bytes(ms),
+        sku.to_owned(),
+        u32::from_be_bytes(bucket),
+        id.to_owned(),
+    ))
+}
+
+pub fn stock_event_key(shard: u64, sku: &str, bucket: u32, seq: u64) -> Vec<u8> {
+    let mut rest = sku_bucket(sku, bucket);
+    rest.extend_from_slice(&seq.to_be_bytes());
+    tagged(shard, STATE_STOCK_EVENT, &rest)
+}
+
+pub fn account_key(shard: u64, account_id: &str) -> Vec<u8> {
+    tagged(shard, STATE_ACCOUNT, account_id.as_bytes())
+}
+
+pub fn authorization_key(shard: u64, account_id: &str, auth_id: &str) -> Vec<u8> {
+    let mut rest = Vec::with_capacity(account_id.len() + 1 + auth_id.len());
+    rest.extend_from_slice(account_id.as_bytes());
+    rest.push(0);
+    rest.extend_from_slice(auth_id.as_bytes());
+    tagged(shard, STATE_AUTHORIZATION, &rest)
+}
+
+pub fn payment_event_key(shard: u64, account_id: &str, seq: u64) -> Vec<u8> {
+    let mut rest = Vec::with_capacity(account_id.len() + 9);
+    rest.extend_from_slice(account_id.as_bytes());
+    rest.push(0);
+    rest.extend_from_slice(&seq.to_be_bytes());
+    tagged(shard, STATE_PAYMENT_EVENT, &rest)
+}
+
+pub fn saga_key(shard: u64, saga_id: &str) -> Vec<u8> {
+    tagged(shard, STATE_SAGA, saga_id.as_bytes())
+}
+
+pub fn saga_open_key(shard: u64, saga_id: &str) -> Vec<u8> {
+    tagged(shard, STATE_SAGA_OPEN, saga_id.as_bytes())
+}
+
 /// The exclusive upper bound of all keys starting with `prefix` (prefix + 1 in byte order).
 /// `None` when the prefix is all 0xff (no upper bound needed).
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
@@ -144,6 +249,16 @@ mod tests {
         let end = prefix_end(&p).unwrap();
         assert!(order_event_key(5, "o_a", u64::MAX) < end);
         assert!(order_event_key(5, "o_a", 0) >= p);
+    }
+
+    #[test]
+    fn reservation_expiry_key_round_trips_and_sorts_by_time() {
+        let k = reservation_expiry_key(4, 99, "sku-1", 3, "o-1");
+        assert_eq!(
+            parse_reservation_expiry_key(&k),
+            Some((99, "sku-1".to_string(), 3, "o-1".to_string()))
+        );
+        assert!(k < reservation_expiry_key(4, 100, "a", 0, "a"));
     }
 
     #[test]

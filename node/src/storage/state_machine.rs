@@ -31,14 +31,23 @@ use rocksdb::WriteOptions;
 use serde::Deserialize;
 use serde::Serialize;
 
+mod commerce;
+
 use super::codec;
 use super::engine::Engine;
 use super::keys;
+use crate::inventory::Reservation;
+use crate::inventory::StockBucket;
+use crate::inventory::StockLimits;
 use crate::metrics::NodeMetrics;
 use crate::order;
 use crate::order::Limits;
 use crate::order::Order;
 use crate::order::OrderEvent;
+use crate::payments::Account;
+use crate::payments::PaymentLimits;
+use crate::saga::PurchaseSaga;
+use crate::saga::RetryPolicy;
 use crate::types::CommandError;
 use crate::types::IdempotencyTag;
 use crate::types::LogId;
@@ -63,6 +72,11 @@ pub struct StateMachineConfig {
     pub limits: Limits,
     /// How long an idempotency record answers replays.
     pub idempotency_ttl_ms: u64,
+    pub stock_limits: StockLimits,
+    pub payment_limits: PaymentLimits,
+    /// Retry limits of saga steps (they decide when a saga compensates or parks, so every
+    /// replica must share them).
+    pub retry_policy: RetryPolicy,
 }
 
 impl Default for StateMachineConfig {
@@ -70,6 +84,9 @@ impl Default for StateMachineConfig {
         Self {
             limits: Limits::default(),
             idempotency_ttl_ms: 24 * 3600 * 1000,
+            stock_limits: StockLimits::default(),
+            payment_limits: PaymentLimits::default(),
+            retry_policy: RetryPolicy::default(),
         }
     }
 }
@@ -187,6 +204,23 @@ impl ShardStateMachine {
                         order,
                         replayed: true,
                     },
+                    // A purchase replays with the order and saga as they are now.
+                    ShardResponse::Purchase { order, saga, .. } => {
+                        let order = self
+                            .engine
+                            .get(
+                                self.shard,
+                                keys::CF_STATE,
+                                &keys::order_key(self.shard, &order.order_id),
+                            )?
+                            .unwrap_or(order);
+                        let saga = self.saga(&saga.saga_id)?.unwrap_or(saga);
+                        ShardResponse::Purchase {
+                            order,
+                            saga,
+                            replayed: true,
+                        }
+                    }
                     other => other,
                 });
             }
@@ -195,18 +229,21 @@ impl ShardStateMachine {
         let outcome = match cmd {
             ShardCommand::PlaceOrder { order: new, .. } => {
                 let key = keys::order_key(self.shard, &new.order_id);
-                if self
-                    .engine
-                    .db
-                    .get_pinned_cf(self.engine.cf(keys::CF_STATE), &key)
-                    .map_err(io::Error::other)?
-                    .is_some()
-                {
+                if self.exists(&key)? {
                     Err(CommandError::AlreadyExists {
                         order_id: new.order_id.clone(),
                     })
                 } else {
-                    order::place(new, &self.config.limits, now_ms).map_err(CommandError::from)
+                    match order::place(new, &self.config.limits, now_ms) {
+                        Ok((order, event)) => {
+                            self.write_change(index, &order, &event, batch)?;
+                            Ok(ShardResponse::Order {
+                                order,
+                                replayed: false,
+                            })
+                        }
+                        Err(e) => Err(e.into()),
+                    }
                 }
             }
             ShardCommand::UpdateOrder {
@@ -214,32 +251,87 @@ impl ShardStateMachine {
                 command,
                 expected_version,
                 ..
-            } => {
-                let key = keys::order_key(self.shard, order_id);
-                match self.engine.get::<Order>(self.shard, keys::CF_STATE, &key)? {
-                    None => Err(CommandError::NotFound {
-                        order_id: order_id.clone(),
-                    }),
-                    Some(current) => order::apply(&current, command, *expected_version, now_ms)
-                        .map_err(CommandError::from),
-                }
+            } => self.update_order(index, order_id, command, *expected_version, now_ms, batch)?,
+            ShardCommand::Stock {
+                sku, bucket, op, ..
+            } => self.apply_stock(sku, *bucket, op, now_ms, batch)?,
+            ShardCommand::Payment { account_id, op, .. } => {
+                self.apply_payment(account_id, op, now_ms, batch)?
+            }
+            ShardCommand::StartPurchase {
+                order: new, spec, ..
+            } => self.start_purchase(index, new, spec, now_ms, batch)?,
+            ShardCommand::Saga { saga_id, input, .. } => {
+                self.apply_saga(index, saga_id, input, now_ms, batch)?
             }
         };
 
-        let response = match outcome {
-            Ok((order, event)) => {
-                self.write_change(index, &order, &event, batch)?;
-                ShardResponse::Order {
-                    order,
-                    replayed: false,
-                }
-            }
-            Err(e) => ShardResponse::Rejected(e),
-        };
+        let response = outcome.unwrap_or_else(ShardResponse::Rejected);
         if let Some(tag) = idempotency {
             self.write_idempotency(tag, &response, now_ms, batch)?;
         }
         Ok(response)
+    }
+
+    /// Whether `key` exists in the state family.
+    fn exists(&self, key: &[u8]) -> io::Result<bool> {
+        Ok(self
+            .engine
+            .db
+            .get_pinned_cf(self.engine.cf(keys::CF_STATE), key)
+            .map_err(io::Error::other)?
+            .is_some())
+    }
+
+    /// `UpdateOrder`: the order machine, unless the order's purchase saga claims the command
+    /// (conflict matrix).
+    fn update_order(
+        &self,
+        index: u64,
+        order_id: &str,
+        command: &order::OrderCommand,
+        expected_version: Option<u64>,
+        now_ms: u64,
+        batch: &mut WriteBatch,
+    ) -> io::Result<Result<ShardResponse, CommandError>> {
+        let key = keys::order_key(self.shard, order_id);
+        let Some(current) = self.engine.get::<Order>(self.shard, keys::CF_STATE, &key)? else {
+            return Ok(Err(CommandError::NotFound {
+                order_id: order_id.to_owned(),
+            }));
+        };
+        if let Some(saga) = self.saga(order_id)? {
+            if let Some(expected) = expected_version
+                && expected != current.version
+            {
+                return Ok(Err(order::OrderError::VersionConflict {
+                    expected,
+                    actual: current.version,
+                }
+                .into()));
+            }
+            match crate::saga::order_command_verdict(&saga, command) {
+                crate::saga::Verdict::Allow => {}
+                crate::saga::Verdict::Reject { reason } => {
+                    return Ok(Err(CommandError::SagaConflict { reason }));
+                }
+                crate::saga::Verdict::ToSaga(input) => {
+                    return self.apply_saga(index, order_id, &input, now_ms, batch);
+                }
+            }
+        }
+        Ok(
+            match order::apply(&current, command, expected_version, now_ms) {
+                Ok((order, event)) => {
+                    self.write_change(index, &order, &event, batch)?;
+                    Ok(ShardResponse::Order {
+                        order,
+                        replayed: false,
+                    })
+                }
+                Err(e) => Err(e.into()),
+            },
+        )
     }
 
     fn write_change(
@@ -255,6 +347,19 @@ impl ShardStateMachine {
             keys::order_key(self.shard, &order.order_id),
             order,
         )?;
+        self.write_order_event(index, 0, order, event, batch)
+    }
+
+    /// Writes an order event and its pointer `n` in the shard's event log at `index` (the
+    /// order record itself is the caller's).
+    fn write_order_event(
+        &self,
+        index: u64,
+        n: u32,
+        order: &Order,
+        event: &OrderEvent,
+        batch: &mut WriteBatch,
+    ) -> io::Result<()> {
         self.put(
             batch,
             keys::CF_STATE,
@@ -268,7 +373,7 @@ impl ShardStateMachine {
         self.put(
             batch,
             keys::CF_STATE,
-            keys::event_log_key(self.shard, index, 0),
+            keys::event_log_key(self.shard, index, n),
             &pointer,
         )
     }
@@ -534,6 +639,131 @@ impl ShardReader {
                 codec::decode(&key, &raw)
                     .map_err(|e| self.engine.corrupt(self.shard, keys::CF_STATE, e))?,
             );
+        }
+        Ok(out)
+    }
+
+    pub fn stock_bucket(&self, sku: &str, bucket: u32) -> io::Result<Option<StockBucket>> {
+        self.engine.get(
+            self.shard,
+            keys::CF_STATE,
+            &keys::stock_key(self.shard, sku, bucket),
+        )
+    }
+
+    pub fn reservation(&self, sku: &str, bucket: u32, id: &str) -> io::Result<Option<Reservation>> {
+        self.engine.get(
+            self.shard,
+            keys::CF_STATE,
+            &keys::reservation_key(self.shard, sku, bucket, id),
+        )
+    }
+
+    pub fn account(&self, account_id: &str) -> io::Result<Option<Account>> {
+        self.engine.get(
+            self.shard,
+            keys::CF_STATE,
+            &keys::account_key(self.shard, account_id),
+        )
+    }
+
+    pub fn saga(&self, saga_id: &str) -> io::Result<Option<PurchaseSaga>> {
+        self.engine.get(
+            self.shard,
+            keys::CF_STATE,
+            &keys::saga_key(self.shard, saga_id),
+        )
+    }
+
+    /// Ids of this shard's sagas that have not ended (running, compensating or parked), in id
+    /// order, at most `limit`.
+    pub fn open_saga_ids(&self, limit: usize) -> io::Result<Vec<String>> {
+        let prefix = keys::tagged(self.shard, keys::STATE_SAGA_OPEN, &[]);
+        let mut out = Vec::new();
+        for key in self.keys_with_prefix(&prefix, limit)? {
+            if let Ok(id) = std::str::from_utf8(&key[prefix.len()..]) {
+                out.push(id.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every saga of this shard (ended or not), in id order, at most `limit`.
+    pub fn sagas(&self, limit: usize) -> io::Result<Vec<PurchaseSaga>> {
+        let prefix = keys::tagged(self.shard, keys::STATE_SAGA, &[]);
+        let mut opts = ReadOptions::default();
+        if let Some(end) = keys::prefix_end(&prefix) {
+            opts.set_iterate_upper_bound(end);
+        }
+        let cf = self.engine.cf(keys::CF_STATE);
+        let mut out = Vec::new();
+        for item in self.engine.db.iterator_cf_opt(
+            cf,
+            opts,
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, raw) = item.map_err(io::Error::other)?;
+            out.push(
+                codec::decode(&key, &raw)
+                    .map_err(|e| self.engine.corrupt(self.shard, keys::CF_STATE, e))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Held reservations whose expiry is at or before `now_ms`: (sku, bucket, reservation id),
+    /// oldest first, at most `limit`.
+    pub fn due_reservations(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> io::Result<Vec<(String, u32, String)>> {
+        let start = keys::tagged(self.shard, keys::STATE_RESERVATION_EXPIRY, &[]);
+        let end = keys::tagged(
+            self.shard,
+            keys::STATE_RESERVATION_EXPIRY,
+            &now_ms.saturating_add(1).to_be_bytes(),
+        );
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_upper_bound(end);
+        let cf = self.engine.cf(keys::CF_STATE);
+        let mut out = Vec::new();
+        for item in
+            self.engine
+                .db
+                .iterator_cf_opt(cf, opts, IteratorMode::From(&start, Direction::Forward))
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, _) = item.map_err(io::Error::other)?;
+            if let Some((_, sku, bucket, id)) = keys::parse_reservation_expiry_key(&key) {
+                out.push((sku, bucket, id));
+            }
+        }
+        Ok(out)
+    }
+
+    fn keys_with_prefix(&self, prefix: &[u8], limit: usize) -> io::Result<Vec<Box<[u8]>>> {
+        let mut opts = ReadOptions::default();
+        if let Some(end) = keys::prefix_end(prefix) {
+            opts.set_iterate_upper_bound(end);
+        }
+        let cf = self.engine.cf(keys::CF_STATE);
+        let mut out = Vec::new();
+        for item in
+            self.engine
+                .db
+                .iterator_cf_opt(cf, opts, IteratorMode::From(prefix, Direction::Forward))
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, _) = item.map_err(io::Error::other)?;
+            out.push(key);
         }
         Ok(out)
     }

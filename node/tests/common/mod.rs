@@ -12,6 +12,8 @@ use std::time::Instant;
 use cluster_config::ClusterConfig;
 use orderstore_node::NodeOptions;
 use orderstore_node::Shutdown;
+use orderstore_node::orchestrator::FaultConfig;
+use orderstore_node::orchestrator::OrchestratorConfig;
 use orderstore_proto::v1 as pb;
 use orderstore_proto::v1::cluster_admin_client::ClusterAdminClient;
 use orderstore_proto::v1::order_service_client::OrderServiceClient;
@@ -35,6 +37,8 @@ pub struct TestNode {
 pub struct TestCluster {
     pub config: ClusterConfig,
     pub nodes: BTreeMap<u64, TestNode>,
+    pub orchestrator: OrchestratorConfig,
+    pub payment_faults: Option<FaultConfig>,
     _dir: TempDir,
 }
 
@@ -45,6 +49,10 @@ pub struct Spec {
     pub snapshot_logs_since_last: u64,
     pub max_in_snapshot_log_to_keep: u64,
     pub idempotency_ttl_secs: u64,
+    /// Saga timing of every node.
+    pub orchestrator: OrchestratorConfig,
+    /// Payment faults injected on every node.
+    pub payment_faults: Option<FaultConfig>,
 }
 
 impl Default for Spec {
@@ -55,6 +63,8 @@ impl Default for Spec {
             snapshot_logs_since_last: 5000,
             max_in_snapshot_log_to_keep: 1000,
             idempotency_ttl_secs: 86_400,
+            orchestrator: OrchestratorConfig::default(),
+            payment_faults: None,
         }
     }
 }
@@ -104,6 +114,8 @@ impl TestCluster {
         let mut cluster = TestCluster {
             config,
             nodes: BTreeMap::new(),
+            orchestrator: spec.orchestrator.clone(),
+            payment_faults: spec.payment_faults.clone(),
             _dir: dir,
         };
         for (id, (grpc, status)) in listeners {
@@ -124,11 +136,9 @@ impl TestCluster {
 
     fn spawn(&mut self, id: u64, grpc: TcpListener, status: TcpListener) {
         let node = self.nodes.get_mut(&id).expect("known node");
-        let opts = NodeOptions {
-            node_id: id,
-            config: self.config.clone(),
-            data_dir: node.data_dir.clone(),
-        };
+        let mut opts = NodeOptions::new(id, self.config.clone(), node.data_dir.clone());
+        opts.orchestrator = self.orchestrator.clone();
+        opts.payment_faults = self.payment_faults.clone();
         let (shutdown, rx) = Shutdown::new();
         let task = tokio::spawn(async move {
             if let Err(e) = orderstore_node::run(opts, grpc, status, rx).await {

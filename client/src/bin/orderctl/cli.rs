@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 
+use clap::ArgGroup;
 use clap::Args;
 use clap::Parser;
 use clap::Subcommand;
 use clap::ValueEnum;
+use clap::builder::PossibleValuesParser;
+use clap::builder::TypedValueParser;
 use orderstore_client::Action;
 use orderstore_client::LineItem;
 
@@ -13,10 +16,11 @@ use orderstore_client::LineItem;
 pub const DEFAULT_PLAYGROUND_DIR: &str = "playground-data";
 
 /// orderctl: operate an orderstore cluster: start a local playground, place and advance orders,
-/// inspect the cluster, run the demo.
+/// manage stock and accounts, make purchases and steer their sagas, inspect the cluster, run
+/// the demo.
 ///
 /// Exit codes: 0 ok; 1 other failure; 2 usage or invalid input (INVALID_ARGUMENT); 3 not found;
-/// 4 refused by the order's state (FAILED_PRECONDITION, ABORTED version conflict, ALREADY_EXISTS,
+/// 4 refused by the order's or saga's state (FAILED_PRECONDITION, ABORTED version conflict, ALREADY_EXISTS,
 /// idempotency key reused); 5 cluster unavailable after retries (retry later); 6 data loss
 /// (quarantined shard); 7 playground failure (a node exited, not ready in time, ...).
 #[derive(Debug, Parser)]
@@ -62,6 +66,20 @@ pub enum Command {
     Cluster(ClusterCmd),
     /// Place orders concurrently, walk some through their lifecycle, and report figures.
     Demo(DemoArgs),
+    /// Set, restock, adjust, read and split a SKU's stock.
+    #[command(subcommand)]
+    Stock(StockCmd),
+    /// Open, credit and read ledger accounts (the built-in payment provider).
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// Place an order and start its purchase saga (reserve stock, take payment, confirm).
+    ///
+    /// Prints the order id, the order status, the saga status and its reason; with `-o json`,
+    /// the whole reply (order, saga, replayed).
+    Purchase(PurchaseArgs),
+    /// List, inspect, retry and resolve purchase sagas.
+    #[command(subcommand)]
+    Saga(SagaCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +231,190 @@ pub struct DemoArgs {
     pub max_seconds: u64,
 }
 
+/// The escrow bucket a stock write applies to.
+#[derive(Debug, Args)]
+pub struct BucketArg {
+    /// Escrow bucket of the SKU (0 is the SKU's home bucket; see `stock split`).
+    #[arg(long, default_value_t = 0)]
+    pub bucket: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StockCmd {
+    /// Make a bucket's available units equal to N (bucket 0 creates the SKU).
+    Set {
+        sku: String,
+        /// Available units after the call.
+        #[arg(long, value_name = "N")]
+        available: u64,
+        #[command(flatten)]
+        bucket: BucketArg,
+    },
+    /// Add N units to a bucket.
+    Restock {
+        sku: String,
+        /// Units to add.
+        #[arg(long, value_name = "N")]
+        quantity: u64,
+        #[command(flatten)]
+        bucket: BucketArg,
+    },
+    /// Add (positive) or remove (negative) available units of a bucket, recording a reason.
+    Adjust {
+        sku: String,
+        /// Units to add (e.g. 5) or remove (e.g. -5); available units never drop below 0.
+        #[arg(long, value_name = "D", allow_negative_numbers = true)]
+        delta: i64,
+        /// Why (recorded with the adjustment), e.g. "damaged in warehouse".
+        #[arg(long, value_name = "R")]
+        reason: String,
+        #[command(flatten)]
+        bucket: BucketArg,
+    },
+    /// Read a SKU's stock summed over its buckets, with the per-bucket detail (linearizable:
+    /// every bucket from its leader, unless --stale).
+    Get {
+        sku: String,
+        /// Read from replicas, which may lag; the staleness is reported.
+        #[arg(long)]
+        stale: bool,
+        /// Read only this bucket.
+        #[arg(long)]
+        bucket: Option<u32>,
+    },
+    /// Split a SKU into N escrow buckets (N >= the current number), spreading bucket 0's
+    /// available units evenly.
+    Split {
+        sku: String,
+        /// New number of buckets.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        buckets: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCmd {
+    /// Open a ledger account, optionally with an opening credit.
+    Create {
+        account_id: String,
+        /// ISO 4217 currency of the account, e.g. EUR.
+        #[arg(long)]
+        currency: String,
+        /// Opening credit in minor units (e.g. 10000 for 100.00).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        credit: u64,
+    },
+    /// Credit an account.
+    Credit {
+        account_id: String,
+        /// Amount in minor units (e.g. 2500 for 25.00).
+        #[arg(long, value_name = "N")]
+        amount: u64,
+    },
+    /// Read an account (linearizable unless --stale).
+    Get {
+        account_id: String,
+        /// Read the contacted replica's state, which may lag.
+        #[arg(long)]
+        stale: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PurchaseArgs {
+    #[arg(long)]
+    pub customer: String,
+    /// Ledger account that pays.
+    #[arg(long)]
+    pub account: String,
+    /// A line as SKU:QTY:PRICE (price in minor units, e.g. 1999 for 19.99); repeatable.
+    #[arg(long = "item", required = true, value_name = "SKU:QTY:PRICE", value_parser = parse_item)]
+    pub items: Vec<LineItem>,
+    /// ISO 4217 currency (server default USD).
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// Home region (server default: the cluster's default region).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Idempotency key: re-running with the same key returns the same order and saga.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Answer only once the saga ended (completed, compensated or needs attention), or after
+    /// --wait-timeout-ms with its state then.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, in ms (the server waits at most 60000).
+    #[arg(
+        long,
+        requires = "wait",
+        value_name = "MS",
+        default_value_t = DEFAULT_WAIT_TIMEOUT_MS,
+        value_parser = clap::value_parser!(u32).range(1..=60_000)
+    )]
+    pub wait_timeout_ms: u32,
+}
+
+/// Default of `purchase --wait-timeout-ms`.
+pub const DEFAULT_WAIT_TIMEOUT_MS: u32 = 10_000;
+
+/// Saga statuses accepted by `saga list --state` (any case).
+pub const SAGA_STATES: [&str; 5] = [
+    "RUNNING",
+    "COMPENSATING",
+    "COMPLETED",
+    "COMPENSATED",
+    "NEEDS_ATTENTION",
+];
+
+#[derive(Debug, Subcommand)]
+pub enum SagaCmd {
+    /// List sagas of every shard: those not yet ended, or those in --state.
+    List {
+        /// Only sagas in this status (default: every saga that has not ended).
+        #[arg(
+            long,
+            value_name = "S",
+            ignore_case = true,
+            value_parser = PossibleValuesParser::new(SAGA_STATES).map(|s| s.to_ascii_uppercase())
+        )]
+        state: Option<String>,
+        /// At most N sagas (each shard is asked for N; the oldest N are shown).
+        #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
+    },
+    /// Show a saga (id = its order id): status, payment, lines and timeline.
+    Show {
+        saga_id: String,
+        /// Read the contacted replica's state, which may lag.
+        #[arg(long)]
+        stale: bool,
+    },
+    /// Retry a saga parked in NEEDS_ATTENTION from where it stopped (refused in any other
+    /// status).
+    Retry {
+        saga_id: String,
+        /// Audit note stored in the saga's timeline.
+        #[arg(long, value_name = "N")]
+        note: Option<String>,
+    },
+    /// Resolve a saga that has not ended, by hand: --complete marks it completed (you vouch that
+    /// stock and payment are settled); --compensate undoes it (releases its stock, voids the
+    /// payment authorization), refused once the payment was captured. Exactly one is required.
+    #[command(group(ArgGroup::new("outcome").required(true).args(["complete", "compensate"])))]
+    Resolve {
+        saga_id: String,
+        /// Resolve as completed.
+        #[arg(long)]
+        complete: bool,
+        /// Resolve by compensating.
+        #[arg(long)]
+        compensate: bool,
+        /// Audit note stored in the saga's timeline (required).
+        #[arg(long, value_name = "N")]
+        note: String,
+    },
+}
+
 fn parse_item(s: &str) -> Result<LineItem, String> {
     s.parse::<LineItem>().map_err(|e| e.to_string())
 }
@@ -275,5 +477,199 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
         assert!(err.to_string().contains("expected SKU:QTY:PRICE"), "{err}");
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("orderctl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn purchase_parses_items_and_wait() {
+        let cli = parse(&[
+            "purchase",
+            "--customer",
+            "alice",
+            "--account",
+            "acct-1",
+            "--item",
+            "a:2:1999",
+            "--item",
+            "ns:b:1:5",
+            "--currency",
+            "EUR",
+            "--wait",
+            "--wait-timeout-ms",
+            "2500",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.output, OutputFormat::Json);
+        let Command::Purchase(args) = cli.command else {
+            panic!("not purchase")
+        };
+        assert_eq!(
+            args.items,
+            [LineItem::new("a", 2, 1999), LineItem::new("ns:b", 1, 5)]
+        );
+        assert_eq!(args.currency.as_deref(), Some("EUR"));
+        assert!(args.wait);
+        assert_eq!(args.wait_timeout_ms, 2500);
+    }
+
+    #[test]
+    fn purchase_needs_an_item_and_a_well_formed_one() {
+        let base = ["purchase", "--customer", "c", "--account", "a"];
+        let err = parse(&base).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = parse(&[&base[..], &["--item", "a:1:19.99"]].concat()).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("write 1999 for 19.99"), "{err}");
+        // --wait-timeout-ms only makes sense with --wait.
+        let err = parse(&[&base[..], &["--item", "a:1:1", "--wait-timeout-ms", "5"]].concat())
+            .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let cli = parse(&[&base[..], &["--item", "a:1:1"]].concat()).unwrap();
+        let Command::Purchase(args) = cli.command else {
+            panic!("not purchase")
+        };
+        assert!(!args.wait);
+        assert_eq!(args.wait_timeout_ms, DEFAULT_WAIT_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn saga_resolve_needs_exactly_one_outcome() {
+        let cli = parse(&["saga", "resolve", "o-1", "--complete", "--note", "n"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Saga(SagaCmd::Resolve {
+                complete: true,
+                compensate: false,
+                ..
+            })
+        ));
+        let cli = parse(&["saga", "resolve", "o-1", "--compensate", "--note", "n"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Saga(SagaCmd::Resolve {
+                complete: false,
+                compensate: true,
+                ..
+            })
+        ));
+        let err = parse(&["saga", "resolve", "o-1", "--note", "n"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = parse(&[
+            "saga",
+            "resolve",
+            "o-1",
+            "--complete",
+            "--compensate",
+            "--note",
+            "n",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let err = parse(&["saga", "resolve", "o-1", "--complete"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn saga_list_state_is_case_insensitive_and_checked() {
+        let cli = parse(&["saga", "list", "--state", "needs_attention", "--limit", "5"]).unwrap();
+        let Command::Saga(SagaCmd::List { state, limit }) = cli.command else {
+            panic!("not saga list")
+        };
+        assert_eq!(state.as_deref(), Some("NEEDS_ATTENTION"));
+        assert_eq!(limit, 5);
+        let err = parse(&["saga", "list", "--state", "DONE"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        let cli = parse(&["saga", "retry", "o-1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Saga(SagaCmd::Retry { note: None, .. })
+        ));
+    }
+
+    #[test]
+    fn stock_commands_parse() {
+        let cli = parse(&[
+            "stock", "adjust", "sku-1", "--delta", "-5", "--reason", "damaged",
+        ])
+        .unwrap();
+        let Command::Stock(StockCmd::Adjust {
+            sku,
+            delta,
+            reason,
+            bucket,
+        }) = cli.command
+        else {
+            panic!("not stock adjust")
+        };
+        assert_eq!(
+            (sku.as_str(), delta, reason.as_str(), bucket.bucket),
+            ("sku-1", -5, "damaged", 0)
+        );
+        let cli = parse(&[
+            "stock",
+            "set",
+            "sku-1",
+            "--available",
+            "10",
+            "--bucket",
+            "2",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Stock(StockCmd::Set {
+                available: 10,
+                bucket: BucketArg { bucket: 2 },
+                ..
+            })
+        ));
+        let cli = parse(&["-o", "json", "stock", "get", "sku-1", "--stale"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Stock(StockCmd::Get {
+                stale: true,
+                bucket: None,
+                ..
+            })
+        ));
+        let err = parse(&["stock", "adjust", "sku-1", "--delta", "3"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = parse(&["stock", "split", "sku-1", "--buckets", "0"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn account_commands_parse() {
+        let cli = parse(&[
+            "account",
+            "create",
+            "acct-1",
+            "--currency",
+            "EUR",
+            "--credit",
+            "10000",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Account(AccountCmd::Create { credit: 10000, .. })
+        ));
+        let cli = parse(&["account", "create", "acct-1", "--currency", "EUR"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Account(AccountCmd::Create { credit: 0, .. })
+        ));
+        let err = parse(&["account", "create", "acct-1"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let cli = parse(&["account", "credit", "acct-1", "--amount", "250"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Account(AccountCmd::Credit { amount: 250, .. })
+        ));
     }
 }

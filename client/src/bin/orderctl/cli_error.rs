@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use orderstore_client::ClientError;
 use orderstore_client::code_name;
+use tonic::Code;
 
 use crate::playground::PlaygroundError;
 
@@ -37,6 +38,13 @@ impl CliError {
                 | ClientError::NotLeader { .. }
                 | ClientError::WrongNode { .. } => 5,
                 ClientError::DataLoss { .. } => 6,
+                // Inventory, payment and saga refusals (insufficient stock or funds, a saga not
+                // parked or past its pivot, a concurrent saga change) reach the SDK with
+                // detail kinds it does not type yet, so they arrive as `Other` with the code.
+                ClientError::Other {
+                    code: Code::FailedPrecondition | Code::Aborted,
+                    ..
+                } => 4,
                 ClientError::MalformedReply { .. } | ClientError::Other { .. } => 1,
             },
             CliError::Playground(_) => 7,
@@ -91,5 +99,24 @@ mod tests {
         });
         assert_eq!(e.to_string(), "unavailable: gave up");
         assert_eq!(e.exit_code(), ExitCode::from(5));
+        let e = CliError::from(ClientError::Other {
+            code: Code::FailedPrecondition,
+            message: "saga o-1 is RUNNING, not NEEDS_ATTENTION".into(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "saga o-1 is RUNNING, not NEEDS_ATTENTION (FAILED_PRECONDITION)"
+        );
+        assert_eq!(e.exit_code(), ExitCode::from(4));
+        let e = CliError::from(ClientError::Other {
+            code: Code::Aborted,
+            message: "saga changed concurrently".into(),
+        });
+        assert_eq!(e.exit_code(), ExitCode::from(4));
+        let e = CliError::from(ClientError::Other {
+            code: Code::Internal,
+            message: "boom".into(),
+        });
+        assert_eq!(e.exit_code(), ExitCode::from(1));
     }
 }
