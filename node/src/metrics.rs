@@ -36,6 +36,21 @@ pub struct MethodLabels {
     pub method: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InvariantLabels {
+    pub invariant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 50 µs .. ~3.3 s
     Histogram::new(exponential_buckets(0.000_05, 2.0, 17))
@@ -65,6 +80,14 @@ pub struct MetricsInner {
     pub rpc_requests: Family<RpcLabels, Counter>,
     pub rpc_latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
     pub raft_rpc_sent: Family<RpcLabels, Counter>,
+    /// Sagas not yet ended on the shards this node leads, by status (last reconciler pass).
+    pub sagas_open: Family<StatusLabels, Gauge>,
+    /// Violations of cross-shard invariants found by the last reconciler pass.
+    pub reconcile_divergence: Family<InvariantLabels, Gauge>,
+    /// Deterministic repairs made by the reconciler.
+    pub reconcile_repairs: Family<ActionLabels, Counter>,
+    /// Unix time (s) when the reconciler last finished a pass; lag = now - this.
+    pub reconcile_last_pass: Gauge,
 }
 
 impl Default for NodeMetrics {
@@ -87,6 +110,30 @@ impl NodeMetrics {
         let rpc_requests = Family::<RpcLabels, Counter>::default();
         let rpc_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let raft_rpc_sent = Family::<RpcLabels, Counter>::default();
+        let sagas_open = Family::<StatusLabels, Gauge>::default();
+        let reconcile_divergence = Family::<InvariantLabels, Gauge>::default();
+        let reconcile_repairs = Family::<ActionLabels, Counter>::default();
+        let reconcile_last_pass = Gauge::default();
+        registry.register(
+            "sagas_open",
+            "Sagas not yet ended on shards this node leads, by status",
+            sagas_open.clone(),
+        );
+        registry.register(
+            "reconcile_divergence",
+            "Invariant violations found by the last reconciler pass",
+            reconcile_divergence.clone(),
+        );
+        registry.register(
+            "reconcile_repairs",
+            "Repairs made by the reconciler, by action",
+            reconcile_repairs.clone(),
+        );
+        registry.register(
+            "reconcile_last_pass_timestamp_seconds",
+            "Unix time of the reconciler's last finished pass",
+            reconcile_last_pass.clone(),
+        );
         registry.register(
             "shard_is_leader",
             "1 when this node leads the shard",
@@ -152,6 +199,10 @@ impl NodeMetrics {
                 rpc_requests,
                 rpc_latency,
                 raft_rpc_sent,
+                sagas_open,
+                reconcile_divergence,
+                reconcile_repairs,
+                reconcile_last_pass,
             }),
         }
     }

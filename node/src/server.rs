@@ -186,7 +186,7 @@ pub async fn run(
     let purchases = PurchaseServiceServer::new(PurchaseApi::new(
         host.clone(),
         internal,
-        orchestrator,
+        orchestrator.clone(),
         limits.clone(),
     ))
     .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES);
@@ -221,6 +221,7 @@ pub async fn run(
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), wait_for(shutdown))
         .await;
     tracing::info!(node_id = opts.node_id, "shutting down");
+    orchestrator.stop().await;
     host.shutdown().await;
     if let Ok(Err(e)) = status_task.await {
         tracing::warn!(error = %e, "status server");

@@ -270,3 +270,79 @@ async fn sagas_resume_after_the_order_leader_crashes() {
     assert_eq!(a.held, 0);
     assert_eq!(a.captured, completed * 100);
 }
+
+/// The reconciler finds a stock hold and a payment authorization that belong to no saga (as a
+/// crashed coordinator could leave them), releases and voids them, and counts the repairs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconciler_releases_orphan_holds_and_voids_orphan_authorizations() {
+    let spec = Spec {
+        orchestrator: orderstore_node::orchestrator::OrchestratorConfig {
+            reconcile_interval: Duration::from_millis(200),
+            reconcile_grace_ms: 0,
+            ..Default::default()
+        },
+        ..Spec::default()
+    };
+    let cluster = TestCluster::start(spec).await;
+    let c = client(&cluster);
+    c.set_stock("orphan-sku", 0, 10).await.expect("stock");
+    c.create_account("orphan-acct", "EUR", 1_000)
+        .await
+        .expect("account");
+    // Participant calls with ids of sagas that do not exist.
+    let hold = c
+        .reservation(proto::ReservationRequest {
+            sku: "orphan-sku".into(),
+            bucket: 0,
+            reservation_id: "o-nosaga-1".into(),
+            op: proto::ReservationOp::Reserve as i32,
+            quantity: 4,
+            ttl_ms: 3_600_000,
+        })
+        .await
+        .expect("reserve");
+    assert_eq!(hold.outcome, "RESERVED");
+    let auth = c
+        .payment(proto::PaymentRequest {
+            account_id: "orphan-acct".into(),
+            auth_id: "o-nosaga-2".into(),
+            op: proto::PaymentOpKind::PaymentAuthorize as i32,
+            amount: 300,
+            currency: "EUR".into(),
+        })
+        .await
+        .expect("authorize");
+    assert_eq!(auth.outcome, "AUTHORIZED");
+
+    eventually("the orphan hold is released", || async {
+        let s = c
+            .get_stock("orphan-sku", Consistency::Linearizable)
+            .await
+            .ok()?;
+        (s.held == 0 && s.available == 10).then_some(())
+    })
+    .await;
+    eventually("the orphan authorization is voided", || async {
+        let a = c
+            .get_account("orphan-acct", Consistency::Linearizable)
+            .await
+            .ok()?;
+        (a.held == 0 && a.balance == 1_000).then_some(())
+    })
+    .await;
+    let mut repairs = 0.0;
+    for id in cluster.live_nodes() {
+        let (_, metrics) = common::http_get(&cluster.status_addr(id), "/metrics").await;
+        for line in metrics
+            .lines()
+            .filter(|l| l.starts_with("orderstore_reconcile_repairs_total"))
+        {
+            repairs += line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        }
+    }
+    assert!(repairs >= 2.0, "both repairs are counted, got {repairs}");
+}

@@ -10,8 +10,10 @@
 //!
 //! # Layout
 //! - `provider`: [`PaymentProvider`], the ledger provider and the fault-injecting wrapper.
+//! - `reconciler`: the invariant checks and repairs ([`Orchestrator::reconcile_pass`]).
 
 pub mod provider;
+mod reconciler;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use orderstore_proto::v1 as pb;
 use rand::Rng;
 use tokio::sync::broadcast;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 pub use provider::FaultConfig;
 pub use provider::FaultyProvider;
@@ -54,6 +57,10 @@ pub struct OrchestratorConfig {
     /// How often leaders scan for open sagas and due reservations.
     pub scan_interval: Duration,
     pub retry: RetryPolicy,
+    /// How often the reconciler checks the invariants on the shards this node leads.
+    pub reconcile_interval: Duration,
+    /// Holds and authorizations younger than this are not judged by the reconciler.
+    pub reconcile_grace_ms: u64,
 }
 
 impl Default for OrchestratorConfig {
@@ -63,6 +70,8 @@ impl Default for OrchestratorConfig {
             reservation_ttl_ms: 120_000,
             scan_interval: Duration::from_millis(500),
             retry: RetryPolicy::default(),
+            reconcile_interval: Duration::from_secs(5),
+            reconcile_grace_ms: 1_000,
         }
     }
 }
@@ -83,6 +92,9 @@ struct Inner {
     /// Saga ids whose state changed (for `Purchase { wait }`).
     changed: broadcast::Sender<String>,
     shutdown: watch::Receiver<bool>,
+    /// Every task the orchestrator runs (loops and saga drivers), so `stop` can end them all
+    /// and release the storage they hold.
+    tasks: Mutex<JoinSet<()>>,
 }
 
 impl Orchestrator {
@@ -104,10 +116,28 @@ impl Orchestrator {
                 driving: Mutex::new(HashSet::new()),
                 changed,
                 shutdown,
+                tasks: Mutex::new(JoinSet::new()),
             }),
         };
-        tokio::spawn(o.clone().scan_loop());
+        o.spawn(o.clone().scan_loop());
+        o.spawn(o.clone().reconcile_loop(o.inner.config.reconcile_interval));
         o
+    }
+
+    fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(&self, f: F) {
+        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        // Reap finished drivers so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(f);
+    }
+
+    /// Ends every orchestrator task (a saga step in flight is abandoned: its outcome is
+    /// re-learned by whoever leads next, since participants deduplicate) and waits for them.
+    pub async fn stop(&self) {
+        let mut tasks =
+            std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
     }
 
     pub fn config(&self) -> &OrchestratorConfig {
@@ -194,7 +224,7 @@ impl Orchestrator {
             }
         }
         let o = self.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             o.drive(shard, &saga_id).await;
             o.inner
                 .driving

@@ -214,8 +214,9 @@ pub fn first_bucket(saga_id: &str, buckets: u32) -> u32 {
 /// at `now_ms + spec.timeout_ms` (token 1).
 ///
 /// # Errors
-/// [`SagaError::Invalid`] for no lines, more than [`MAX_SAGA_LINES`], a zero quantity, a bucket
-/// count outside `1..=MAX_BUCKETS`, an empty account id or a zero timeout.
+/// [`SagaError::Invalid`] for no lines, more than [`MAX_SAGA_LINES`], a SKU in two lines (they
+/// would share one reservation), a zero quantity, a bucket count outside `1..=MAX_BUCKETS`, an
+/// empty account id or a zero timeout.
 pub fn start(
     order_id: &str,
     currency: &str,
@@ -240,7 +241,11 @@ pub fn start(
         return Err(invalid("timeout_ms", "must be positive"));
     }
     let mut lines = Vec::with_capacity(spec.lines.len());
-    for (sku, quantity, buckets) in &spec.lines {
+    for (i, (sku, quantity, buckets)) in spec.lines.iter().enumerate() {
+        // One reservation per saga and bucket: a SKU twice would share it (use the quantity).
+        if spec.lines[..i].iter().any(|(other, _, _)| other == sku) {
+            return Err(invalid("lines", "a SKU may appear in one line only"));
+        }
         if *quantity == 0 {
             return Err(invalid("quantity", "must be positive"));
         }

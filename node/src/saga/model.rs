@@ -13,7 +13,7 @@ pub const SAGA_SCHEMA_VERSION: u32 = 1;
 
 /// Where a saga is. `Completed` and `Compensated` are terminal; `NeedsAttention` is parked until
 /// an operator retries or resolves it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum SagaStatus {
     /// Moving forward: reserve -> authorize -> capture -> commit stock.
     Running,

@@ -280,6 +280,7 @@ fn invalid_specs_are_refused() {
         (spec(&[]), "lines"),
         (spec(&[("a", 0, 1)]), "quantity"),
         (spec(&[("a", 1, 0)]), "buckets"),
+        (spec(&[("a", 1, 1), ("b", 1, 1), ("a", 2, 1)]), "lines"),
         (spec(&[("a", 1, MAX_BUCKETS + 1)]), "buckets"),
         (
             PurchaseSpec {

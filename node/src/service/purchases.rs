@@ -134,6 +134,9 @@ impl PurchaseApi {
             lines,
             timeout_ms: self.orchestrator.config().saga_timeout_ms,
         };
+        // Check the saga's own rules before proposing (the state machine checks them again).
+        crate::saga::start(&order_id, "", 0, &spec, 0)
+            .map_err(|e| ApiError::from(crate::types::CommandError::from(e)))?;
         let mut fp_req = req.clone();
         fp_req.wait = false;
         fp_req.wait_timeout_ms = 0;

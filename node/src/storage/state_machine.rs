@@ -45,6 +45,7 @@ use crate::order::Limits;
 use crate::order::Order;
 use crate::order::OrderEvent;
 use crate::payments::Account;
+use crate::payments::Authorization;
 use crate::payments::PaymentLimits;
 use crate::saga::PurchaseSaga;
 use crate::saga::RetryPolicy;
@@ -690,7 +691,31 @@ impl ShardReader {
 
     /// Every saga of this shard (ended or not), in id order, at most `limit`.
     pub fn sagas(&self, limit: usize) -> io::Result<Vec<PurchaseSaga>> {
-        let prefix = keys::tagged(self.shard, keys::STATE_SAGA, &[]);
+        self.values_with_tag(keys::STATE_SAGA, limit)
+    }
+
+    /// Every stock bucket of this shard, at most `limit`.
+    pub fn stock_buckets(&self, limit: usize) -> io::Result<Vec<StockBucket>> {
+        self.values_with_tag(keys::STATE_STOCK, limit)
+    }
+
+    /// Every payment account of this shard, at most `limit`.
+    pub fn accounts(&self, limit: usize) -> io::Result<Vec<Account>> {
+        self.values_with_tag(keys::STATE_ACCOUNT, limit)
+    }
+
+    /// Every authorization of this shard's accounts, at most `limit`.
+    pub fn authorizations(&self, limit: usize) -> io::Result<Vec<Authorization>> {
+        self.values_with_tag(keys::STATE_AUTHORIZATION, limit)
+    }
+
+    /// Decoded records of one tag (see the key layout in `keys`), in key order.
+    fn values_with_tag<T: serde::de::DeserializeOwned>(
+        &self,
+        tag: u8,
+        limit: usize,
+    ) -> io::Result<Vec<T>> {
+        let prefix = keys::tagged(self.shard, tag, &[]);
         let mut opts = ReadOptions::default();
         if let Some(end) = keys::prefix_end(&prefix) {
             opts.set_iterate_upper_bound(end);
