@@ -13,6 +13,7 @@
 //! - [`payments`]: the pure built-in payment ledger (accounts, authorizations, captures, refunds).
 //! - [`saga`]: the pure purchase saga (step machine, conflict matrix).
 //! - [`orchestrator`]: drives purchase sagas on order-shard leaders; replicated timers.
+//! - [`events`]: event envelopes with hybrid logical clocks, upcasters, in-order consumers.
 //! - [`types`]: openraft type configuration and the commands in a shard's log.
 //! - [`storage`]: RocksDB engine, key layout, checksummed codec, group commit, log store, state
 //!   machine.
@@ -23,6 +24,7 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`server`]: `run(options, listeners, shutdown)`, the whole node.
 
+pub mod events;
 pub mod host;
 pub mod inventory;
 pub mod metrics;
