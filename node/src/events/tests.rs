@@ -59,7 +59,7 @@ impl Upcaster for PlacedV1ToV2 {
     fn event_type(&self) -> &str {
         "ORDER_PLACED"
     }
-    fn from_version(&self) -> u32 {
+    fn source_version(&self) -> u32 {
         1
     }
     fn upcast(&self, payload: serde_json::Value) -> Result<serde_json::Value, String> {

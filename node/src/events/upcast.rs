@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use super::EventEnvelope;
 
-/// Lifts the payload of `event_type()` from `from_version()` to `from_version() + 1`.
+/// Lifts the payload of `event_type()` from `source_version()` to `source_version() + 1`.
 /// Must be pure: the same payload always gives the same result.
 pub trait Upcaster: Send + Sync {
     fn event_type(&self) -> &str;
-    fn from_version(&self) -> u32;
+    fn source_version(&self) -> u32;
     /// # Errors
     /// A message saying why the payload cannot be lifted (it is malformed for its version).
     fn upcast(&self, payload: serde_json::Value) -> Result<serde_json::Value, String>;
@@ -51,7 +51,7 @@ impl UpcasterChain {
     /// Adds a step (replacing one for the same type and version).
     pub fn with(mut self, step: impl Upcaster + 'static) -> Self {
         self.steps.insert(
-            (step.event_type().to_owned(), step.from_version()),
+            (step.event_type().to_owned(), step.source_version()),
             Box::new(step),
         );
         self
