@@ -3,6 +3,8 @@
 #   benches/run.sh            # quick: order-write + order-read, ~10 s per system and workload
 #   benches/run.sh --full     # 30 s measured per system and workload, plus mixed-a / mixed-b
 #   benches/run.sh -- ARGS    # extra order-bench arguments (e.g. -- --clients 32)
+#   benches/run.sh --purchases [--full]   # flash-sale + saga-throughput, orderstore only
+#                             # (the peers have no saga), into the "Purchases" section
 #
 # Installs the peers if missing (Debian: etcd-server, etcd-client, postgresql), builds every
 # binary, starts a 3-member etcd cluster, a private PostgreSQL (synchronous_commit = on) and a
@@ -15,13 +17,15 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 mode=quick
+purchases=""
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) mode=full ;;
     --quick) mode=quick ;;
+    --purchases) purchases=1 ;;
     --) shift; extra=("$@"); break ;;
-    *) echo "usage: benches/run.sh [--quick|--full] [-- order-bench args]" >&2; exit 2 ;;
+    *) echo "usage: benches/run.sh [--quick|--full] [--purchases] [-- order-bench args]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -30,16 +34,19 @@ sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
 # --- 1. peers installed? -------------------------------------------------------------------
-need=()
-command -v etcd >/dev/null || need+=(etcd-server)
-command -v etcdctl >/dev/null || need+=(etcd-client)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+# (not for --purchases: only orderstore has inventory, payments and sagas)
+if [ -z "$purchases" ]; then
+  need=()
+  command -v etcd >/dev/null || need+=(etcd-server)
+  command -v etcdctl >/dev/null || need+=(etcd-client)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 fi
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 
 # --- 2. build ------------------------------------------------------------------------------
 # The whole workspace, like CI, so features unify the same way and nothing is rebuilt twice.
@@ -74,6 +81,7 @@ as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+if [ -z "$purchases" ]; then
 mapfile -t ports < <("$bin/order-bench" free-ports 7)
 ec=("${ports[0]}" "${ports[1]}" "${ports[2]}")   # etcd client ports
 ep=("${ports[3]}" "${ports[4]}" "${ports[5]}")   # etcd peer ports
@@ -113,6 +121,7 @@ as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/server.log" -w -t 60 \
       -c synchronous_commit=on -c fsync=on -c max_connections=300" start >/dev/null
 as_pg "$pgbin/createdb" -h 127.0.0.1 -p "$pgport" -U postgres bench
 postgres_url="host=127.0.0.1 port=$pgport user=postgres dbname=bench"
+fi
 
 echo "starting orderstore playground (3 nodes, rf 3)"
 os_started=1
@@ -124,17 +133,53 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit-dirty"; fi
 out="$root/benches/results"
-if [ "$mode" = quick ]; then
-  args=(--quick --workload order-write,order-read)
+if [ -n "$purchases" ]; then
+  out="$root/benches/results/purchases"
+  args=(--workload flash-sale,saga-throughput --clients 64 --against orderstore)
+  if [ "$mode" = quick ]; then args=(--quick "${args[@]}"); fi
+  cmd=("$bin/order-bench" run "${args[@]}"
+    --orderstore-manifest "$work/orderstore/cluster.json" --out "$out" --git-commit "$commit"
+    "${extra[@]}")
 else
-  args=(--workload order-write,order-read,mixed-a,mixed-b)
+  if [ "$mode" = quick ]; then
+    args=(--quick --workload order-write,order-read)
+  else
+    args=(--workload order-write,order-read,mixed-a,mixed-b)
+  fi
+  args+=(--clients 64 --against orderstore,etcd,postgres)
+  cmd=("$bin/order-bench" run "${args[@]}"
+    --orderstore-manifest "$work/orderstore/cluster.json" --etcd-endpoints "$etcd_endpoints"
+    --postgres-url "$postgres_url" --out "$out" --git-commit "$commit" "${extra[@]}")
 fi
-cmd=("$bin/order-bench" run "${args[@]}" --clients 64 --against orderstore,etcd,postgres
-  --orderstore-manifest "$work/orderstore/cluster.json" --etcd-endpoints "$etcd_endpoints"
-  --postgres-url "$postgres_url" --out "$out" --git-commit "$commit" "${extra[@]}")
 "${cmd[@]}"
 
 # --- 5. RESULTS.md -------------------------------------------------------------------------
+# The comparison table and the "## Purchases" section (last in the file) are written by
+# separate invocations; each keeps the other's text.
+results="$root/benches/RESULTS.md"
+if [ -n "$purchases" ]; then
+  {
+    [ -f "$results" ] && awk '/^## Purchases$/ {exit} {print}' "$results"
+    echo "## Purchases"
+    echo
+    echo "Written by \`benches/run.sh --purchases$( [ "$mode" = full ] && echo " --full")\`: orderstore only — etcd and"
+    echo "PostgreSQL have no inventory, payments or saga — so absolute figures against the brief"
+    echo "(1,000 purchases/s at peak, purchase p99 < 300 ms, remaining-stock read p99 < 100 ms)."
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- git commit: $commit"
+    echo "- machine: $(nproc) CPUs, $(uname -sr); load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- orderstore: 3-node playground, 8 shards, replication factor 3, \`dev\` profile build"
+    echo "- command: \`order-bench run ${args[*]} ${extra[*]}\`"
+    echo
+    sed 's/^### /#### /' "$out/summary.md"
+  } >"$results.new"
+  mv "$results.new" "$results"
+  echo "wrote the Purchases section of benches/RESULTS.md"
+  exit 0
+fi
+kept=""
+if [ -f "$results" ]; then kept=$(awk '/^## Purchases$/ {p=1} p {print}' "$results"); fi
 {
   echo "# Benchmark results"
   echo
@@ -149,9 +194,10 @@ cmd=("$bin/order-bench" run "${args[@]}" --clients 64 --against orderstore,etcd,
   echo "- all on one machine over 127.0.0.1; systems are measured one after another"
   echo "- load average before / after the run: $load_before / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute figures; compare ratios)"
   echo "- command: \`benches/run.sh$( [ "$mode" = full ] && echo " --full")\`, which ran"
-  echo "  \`order-bench run ${args[*]} --clients 64 --against orderstore,etcd,postgres ${extra[*]}\`"
+  echo "  \`order-bench run ${args[*]} ${extra[*]}\`"
   echo
   cat "$out/summary.md"
   echo "![latency percentiles and throughput](results/latency.svg)"
-} >"$root/benches/RESULTS.md"
+  if [ -n "$kept" ]; then echo; echo "$kept"; fi
+} >"$results"
 echo "wrote benches/RESULTS.md"

@@ -6,9 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cli::ModeArg;
 use crate::load_loop::{preload, run_phase};
+use crate::orderstore_driver::OrderstoreDriver;
+use crate::purchase_load::{PurchaseTiming, run_flash_sale, run_saga_throughput};
+use crate::report::NOT_APPLICABLE;
 use crate::{
-    BenchError, Driver, DriverConfig, LoadPlan, LoopMode, MachineInfo, Report, RunArgs, RunMeta,
-    SystemResult, WorkloadResult,
+    BenchError, Driver, DriverConfig, LoadPlan, LoopMode, MachineInfo, PurchaseParams, Report,
+    RunArgs, RunMeta, System, SystemResult, Workload, WorkloadResult,
 };
 
 /// Longest a preload may take before the system is reported as failed.
@@ -44,7 +47,21 @@ pub async fn run(args: &RunArgs, command: String) -> Result<Report, BenchError> 
         machine: MachineInfo::detect(),
     };
     let mut workloads = Vec::new();
+    let purchase_params = if args.workload.iter().any(|w| w.is_purchase()) {
+        if matches!(mode, LoopMode::Open { .. }) {
+            return Err(BenchError::InvalidArgs(
+                "flash-sale and saga-throughput run closed loop only (drop --mode open)".into(),
+            ));
+        }
+        Some(PurchaseParams::from_args(args)?)
+    } else {
+        None
+    };
     for &workload in &args.workload {
+        if let (true, Some(params)) = (workload.is_purchase(), &purchase_params) {
+            workloads.push(run_purchase_workload(workload, params, args, &config).await?);
+            continue;
+        }
         let plan = LoadPlan {
             workload,
             mode,
@@ -92,11 +109,97 @@ pub async fn run(args: &RunArgs, command: String) -> Result<Report, BenchError> 
             read_consistency: args.read_consistency,
             systems,
             ratios: Vec::new(),
+            purchases: None,
         };
         result.compute_ratios();
         workloads.push(result);
     }
     Ok(Report { meta, workloads })
+}
+
+/// One purchase workload: measured on orderstore; every other system of `--against` is
+/// recorded as not applicable (no inventory, payments or saga), so there are no ratios.
+async fn run_purchase_workload(
+    workload: Workload,
+    params: &PurchaseParams,
+    args: &RunArgs,
+    config: &DriverConfig,
+) -> Result<WorkloadResult, BenchError> {
+    let flash = workload == Workload::FlashSale;
+    let timing = PurchaseTiming {
+        clients: args.clients,
+        warmup: if flash {
+            Duration::ZERO
+        } else {
+            args.effective_warmup()
+        },
+        duration: if flash {
+            args.effective_sale_duration()
+        } else {
+            args.effective_duration()
+        },
+        max_ops: args.max_ops,
+        op_timeout: args.op_timeout,
+        seed: args.seed,
+    };
+    let mut systems = Vec::new();
+    let mut purchases = None;
+    for &system in &args.against {
+        let label = format!("[{system} {workload}]");
+        if system != System::Orderstore {
+            let why = format!(
+                "{NOT_APPLICABLE}: {system} has no inventory, payments or saga; {workload} is \
+                 measured on orderstore only"
+            );
+            eprintln!("{label} {why}");
+            systems.push(SystemResult {
+                system,
+                summary: None,
+                failure: Some(why),
+            });
+            continue;
+        }
+        let outcome = async {
+            let d = OrderstoreDriver::connect(config).await?;
+            if flash {
+                run_flash_sale(&d, params, &timing, &label).await
+            } else {
+                run_saga_throughput(&d, params, &timing, &label).await
+            }
+        }
+        .await;
+        systems.push(match outcome {
+            Ok((summary, figures)) => {
+                purchases = Some(figures);
+                SystemResult {
+                    system,
+                    summary: Some(summary),
+                    failure: None,
+                }
+            }
+            Err(e @ BenchError::InvalidArgs(_)) => return Err(e),
+            Err(e) => {
+                eprintln!("{label} not measured: {e}");
+                SystemResult {
+                    system,
+                    summary: None,
+                    failure: Some(e.to_string()),
+                }
+            }
+        });
+    }
+    Ok(WorkloadResult {
+        workload,
+        mode: "closed".into(),
+        clients: args.clients,
+        rate: None,
+        warmup_s: timing.warmup.as_secs_f64(),
+        duration_s: timing.duration.as_secs_f64(),
+        read_consistency: args.read_consistency,
+        systems,
+        ratios: Vec::new(),
+        purchases,
+    })
 }
 
 async fn measure(

@@ -54,13 +54,14 @@ pub enum ModeArg {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Workloads to run, comma-separated: order-write, order-read, mixed-a (50/50), mixed-b
-    /// (95/5); `mixed` = mixed-a.
+    /// (95/5); `mixed` = mixed-a; flash-sale, saga-throughput (purchases, orderstore only).
     #[arg(long, value_delimiter = ',', default_value = "order-write")]
     pub workload: Vec<Workload>,
     /// Concurrent clients (closed loop); connection pool size for PostgreSQL.
     #[arg(long, default_value_t = 64)]
     pub clients: usize,
-    /// Measured time per workload and system, e.g. 30s, 2m, 500ms [default: 30s, quick 8s].
+    /// Measured time per workload and system, e.g. 30s, 2m, 500ms [default: 30s, quick 8s];
+    /// flash-sale: the longest the sale may run before it sold out [default: 60s, quick 30s].
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Unmeasured warm-up before it [default: 5s, quick 2s].
@@ -117,6 +118,21 @@ pub struct RunArgs {
     /// Git commit recorded in the results.
     #[arg(long)]
     pub git_commit: Option<String>,
+    /// flash-sale: units of the hot SKU.
+    #[arg(long, default_value_t = 1000)]
+    pub stock: u64,
+    /// flash-sale: escrow buckets the hot SKU is split into.
+    #[arg(long, default_value_t = 8)]
+    pub buckets: u32,
+    /// flash-sale, saga-throughput: buyer accounts opened (concurrently) before timing.
+    #[arg(long, default_value_t = 1000)]
+    pub buyers: usize,
+    /// flash-sale: concurrent remaining-stock readers (`get_stock`, stale).
+    #[arg(long, default_value_t = 4)]
+    pub readers: usize,
+    /// saga-throughput: SKUs (with ample stock) purchases spread over.
+    #[arg(long, default_value_t = 64)]
+    pub skus: usize,
 }
 
 impl RunArgs {
@@ -133,6 +149,15 @@ impl RunArgs {
             Duration::from_secs(2)
         } else {
             Duration::from_secs(5)
+        })
+    }
+
+    /// flash-sale: the longest the sale runs (it normally ends earlier, when sold out).
+    pub fn effective_sale_duration(&self) -> Duration {
+        self.duration.unwrap_or(if self.quick {
+            Duration::from_secs(30)
+        } else {
+            Duration::from_secs(60)
         })
     }
 
@@ -264,8 +289,49 @@ mod tests {
     }
 
     #[test]
+    fn purchase_workloads_parse_with_their_options() {
+        let args = parse(&[
+            "--out",
+            "o",
+            "--quick",
+            "--workload",
+            "flash-sale,saga-throughput",
+            "--stock",
+            "500",
+            "--buckets",
+            "4",
+            "--buyers",
+            "200",
+            "--readers",
+            "2",
+            "--skus",
+            "16",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.workload,
+            vec![Workload::FlashSale, Workload::SagaThroughput]
+        );
+        assert_eq!(
+            (
+                args.stock,
+                args.buckets,
+                args.buyers,
+                args.readers,
+                args.skus
+            ),
+            (500, 4, 200, 2, 16)
+        );
+        assert_eq!(args.effective_sale_duration(), Duration::from_secs(30));
+        assert_eq!(args.effective_duration(), Duration::from_secs(8));
+        let explicit = parse(&["--out", "o", "--duration", "5s"]).unwrap();
+        assert_eq!(explicit.effective_sale_duration(), Duration::from_secs(5));
+        assert!(parse(&["--out", "o", "--stock", "-1"]).is_err());
+    }
+
+    #[test]
     fn bad_input_is_refused_with_a_reason() {
-        assert!(parse(&["--out", "o", "--workload", "flash-sale"]).is_err());
+        assert!(parse(&["--out", "o", "--workload", "flash"]).is_err());
         assert!(parse(&["--out", "o", "--against", "mysql"]).is_err());
         assert!(
             parse(&["--workload", "order-read"]).is_err(),

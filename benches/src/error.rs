@@ -31,6 +31,9 @@ pub enum BenchError {
         errors: u64,
         example: String,
     },
+    /// Returned when a workload's own setup (stock, accounts) or final accounting failed.
+    #[error("{system}: setup failed: {message}")]
+    Setup { system: System, message: String },
     /// Returned when the orderstore manifest (`cluster.json`) cannot be read or has no endpoints.
     #[error("cannot use orderstore manifest {path}: {message}")]
     Manifest { path: PathBuf, message: String },

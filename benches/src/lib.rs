@@ -18,8 +18,11 @@
 //! - `system`: [`System`], the systems under test.
 //! - `driver`: [`Driver`], one system's client behind the three operations (place, read,
 //!   transition); `orderstore_driver`, `etcd_driver`, `postgres_driver` implement them.
-//! - `workload`: [`Workload`] and [`OpKind`], what a workload sends (and where `flash-sale` /
-//!   `saga-throughput` will go).
+//! - `workload`: [`Workload`] and [`OpKind`], what a workload sends.
+//! - `purchase_load`: the purchase workloads `flash-sale` and `saga-throughput` (orderstore
+//!   only: setup of SKUs and accounts, buyers, stock readers, settling, final accounting);
+//!   `purchase_stats`: their pure half ([`PurchaseParams`], [`PurchaseTally`], [`SaleOutcome`]
+//!   with the oversell computation, [`PurchaseFigures`] and the [`BriefCheck`]s).
 //! - `order_draft`: [`OrderDraft`] / [`OrderGenerator`], random ~300-byte orders and their JSON
 //!   document for the peers.
 //! - `key_chooser`: [`KeyChooser`] (uniform or [`Zipfian`], in `zipfian`) over preloaded keys.
@@ -40,6 +43,8 @@ mod load_loop;
 mod order_draft;
 mod orderstore_driver;
 mod postgres_driver;
+mod purchase_load;
+mod purchase_stats;
 mod report;
 mod svg_plot;
 mod system;
@@ -54,6 +59,10 @@ pub use key_chooser::KeyChooser;
 pub use latency_stats::{LatencyStats, Summary};
 pub use load_loop::{LoadPlan, LoopMode};
 pub use order_draft::{OrderDraft, OrderGenerator};
+pub use purchase_stats::{
+    BriefCheck, PurchaseEnd, PurchaseFigures, PurchaseParams, PurchaseTally, SaleOutcome,
+    StockReadFigures, peak_in_window,
+};
 pub use report::{MachineInfo, Ratio, Report, RunMeta, SystemResult, WorkloadResult};
 pub use svg_plot::render_svg;
 pub use system::System;

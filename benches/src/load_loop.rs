@@ -133,6 +133,12 @@ pub async fn run_phase(
     keys: Arc<Vec<String>>,
     label: &str,
 ) -> Result<PhaseOutcome, BenchError> {
+    if plan.workload.is_purchase() {
+        return Err(BenchError::InvalidArgs(format!(
+            "{} is a purchase workload, run by purchase_load, not the op loop",
+            plan.workload
+        )));
+    }
     if plan.workload.needs_preload() && keys.is_empty() {
         return Err(BenchError::InvalidArgs(format!(
             "{} needs preloaded orders (--preload > 0)",

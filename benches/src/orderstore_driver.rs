@@ -37,7 +37,8 @@ impl OrderstoreDriver {
         Ok(OrderstoreDriver { clients })
     }
 
-    fn client(&self, i: usize) -> &Client {
+    /// SDK client of load client `i` (clients are shared round-robin).
+    pub(crate) fn client(&self, i: usize) -> &Client {
         &self.clients[i % self.clients.len()]
     }
 

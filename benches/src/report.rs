@@ -6,7 +6,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::{BenchError, ReadConsistency, Summary, System, Workload};
+use crate::{BenchError, PurchaseFigures, ReadConsistency, Summary, System, Workload};
+
+/// How the failure of a system that a workload does not apply to begins (the peers in the
+/// purchase workloads); such rows read `n/a`, not `failed`.
+pub const NOT_APPLICABLE: &str = "not applicable";
 
 /// The machine and invocation, so every figure can be traced to where and how it was made.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,6 +40,139 @@ impl MachineInfo {
             .and_then(|text| parse_mem_total_kib(&text))
             .map_or(0, |kib| kib / 1024);
         MachineInfo { nproc, memory_mib }
+    }
+}
+
+/// The purchase figures of one workload: outcomes, rates, the sale's accounting, stock reads
+/// and the brief's targets.
+fn purchase_markdown(md: &mut String, workload: Workload, p: &PurchaseFigures) {
+    let by_kind = |m: &std::collections::BTreeMap<String, u64>| {
+        let total: u64 = m.values().sum();
+        if m.is_empty() {
+            "0".to_string()
+        } else {
+            let kinds: Vec<String> = m.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            format!("{total} ({})", kinds.join(", "))
+        }
+    };
+    let _ = writeln!(md, "| purchases | |");
+    md.push_str("|---|---:|\n");
+    let mut row = |k: &str, v: String| {
+        let _ = writeln!(md, "| {k} | {v} |");
+    };
+    if workload == Workload::FlashSale {
+        row(
+            "setup",
+            format!(
+                "{} units in {} buckets, {} buyer accounts ({:.1} s, before timing)",
+                p.params.stock, p.params.buckets, p.params.buyers, p.setup_s
+            ),
+        );
+    } else {
+        row(
+            "setup",
+            format!(
+                "{} SKUs with ample stock, {} buyer accounts ({:.1} s, before timing)",
+                p.params.skus, p.params.buyers, p.setup_s
+            ),
+        );
+    }
+    row("attempted", p.attempted.to_string());
+    row("completed", p.completed.to_string());
+    row("compensated", by_kind(&p.compensated));
+    row("other (saga not ended when answered)", by_kind(&p.other));
+    row("errors (no answer)", by_kind(&p.errors));
+    row(
+        "purchases/s: mean / busiest 1 s",
+        format!("{:.0} / {:.0}", p.purchases_per_s, p.peak_purchases_per_s),
+    );
+    row("completed purchases/s", format!("{:.0}", p.completed_per_s));
+    row(
+        "completed purchase latency p50 / p99",
+        format!("{:.2} / {:.2} ms", p.completed_p50_ms, p.completed_p99_ms),
+    );
+    if let Some(r) = &p.stock_reads {
+        row(
+            "stock reads (stale)",
+            format!(
+                "{} by {} readers ({:.0}/s), {} errors",
+                r.reads, r.readers, r.reads_per_s, r.errors
+            ),
+        );
+        row(
+            "stock read latency p50 / p99 / max",
+            format!("{:.2} / {:.2} / {:.2} ms", r.p50_ms, r.p99_ms, r.max_ms),
+        );
+        row(
+            "reported staleness p50 / p99 / max",
+            format!(
+                "{:.0} / {:.0} / {:.0} ms",
+                r.staleness_p50_ms, r.staleness_p99_ms, r.staleness_max_ms
+            ),
+        );
+    }
+    if workload == Workload::FlashSale {
+        let secs = |s: Option<f64>| s.map_or("not reached".to_string(), |s| format!("{s:.2} s"));
+        row(
+            "time to sell out (first sold_out answer)",
+            secs(p.time_to_sell_out_s),
+        );
+        row("last completed purchase at", secs(p.last_completed_s));
+    }
+    if let Some(s) = &p.sale {
+        row(
+            "sold units (committed, final linearizable read)",
+            format!("{} of {}", s.committed, s.stock),
+        );
+        row(
+            "completed purchases (after settling)",
+            s.completed.to_string(),
+        );
+        row(
+            "**oversells** (max(committed - completed, committed - stock))",
+            format!(
+                "**{}** ({} unbacked, {} beyond stock)",
+                s.oversells, s.unbacked_sales, s.over_stock
+            ),
+        );
+        row(
+            "held units after the end",
+            format!("{} (waited {:.1} s)", s.held, p.settle_s),
+        );
+        row(
+            "available left / units conserved",
+            format!(
+                "{} / {}",
+                s.available,
+                if s.conserved { "yes" } else { "NO" }
+            ),
+        );
+        if s.missing_commits > 0 {
+            row(
+                "completed purchases without a committed unit",
+                s.missing_commits.to_string(),
+            );
+        }
+    }
+    if p.settled_later > 0 {
+        row(
+            "sagas followed after the load / completed then",
+            format!("{} / {}", p.settled_later, p.completed_later),
+        );
+    }
+    if !p.brief.is_empty() {
+        md.push_str("\nAgainst the brief (orderstore only; etcd and PostgreSQL have no saga):\n\n");
+        md.push_str("| target | brief | measured | met |\n|---|---|---:|---|\n");
+        for b in &p.brief {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.1} | {} |",
+                b.what,
+                b.target,
+                b.measured,
+                if b.met { "yes" } else { "**no**" }
+            );
+        }
     }
 }
 
@@ -82,6 +219,10 @@ pub struct WorkloadResult {
     pub read_consistency: ReadConsistency,
     pub systems: Vec<SystemResult>,
     pub ratios: Vec<Ratio>,
+    /// Purchase workloads: orderstore's purchase figures (outcomes, sale accounting, stock
+    /// reads, the brief's targets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purchases: Option<PurchaseFigures>,
 }
 
 impl WorkloadResult {
@@ -138,17 +279,31 @@ impl Report {
                 Some(rate) => format!("open loop at {rate:.0} ops/s"),
                 None => format!("closed loop, {} clients", w.clients),
             };
-            let _ = writeln!(
-                md,
-                "### {} — {load}, {:.0} s measured after {:.0} s warm-up, {} reads\n",
-                w.workload,
-                w.duration_s,
-                w.warmup_s,
-                serde_json::to_value(w.read_consistency)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-            );
+            if w.workload == Workload::FlashSale {
+                let _ = writeln!(
+                    md,
+                    "### {} — {} buyers (closed loop), until sold out or {:.0} s; latencies are of purchases (wait for the saga's end)\n",
+                    w.workload, w.clients, w.duration_s,
+                );
+            } else if w.workload.is_purchase() {
+                let _ = writeln!(
+                    md,
+                    "### {} — {load}, {:.0} s measured after {:.0} s warm-up; latencies are of purchases (wait for the saga's end)\n",
+                    w.workload, w.duration_s, w.warmup_s,
+                );
+            } else {
+                let _ = writeln!(
+                    md,
+                    "### {} — {load}, {:.0} s measured after {:.0} s warm-up, {} reads\n",
+                    w.workload,
+                    w.duration_s,
+                    w.warmup_s,
+                    serde_json::to_value(w.read_consistency)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                );
+            }
             md.push_str(
                 "| system | ops/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ok | errors |\n",
             );
@@ -192,6 +347,10 @@ impl Report {
                             ));
                         }
                     }
+                    (None, Some(why)) if why.starts_with(NOT_APPLICABLE) => {
+                        let _ = writeln!(md, "| {} | n/a | | | | | | | |", r.system);
+                        notes.push(format!("{}: {why}", r.system));
+                    }
                     (None, failure) => {
                         let _ = writeln!(md, "| {} | failed | | | | | | | |", r.system);
                         notes.push(format!(
@@ -225,6 +384,10 @@ impl Report {
                 for n in notes {
                     let _ = writeln!(md, "- {n}");
                 }
+            }
+            if let Some(p) = &w.purchases {
+                md.push('\n');
+                purchase_markdown(&mut md, w.workload, p);
             }
             md.push('\n');
         }
@@ -306,6 +469,7 @@ pub(crate) mod tests {
                 },
             ],
             ratios: vec![],
+            purchases: None,
         };
         w.compute_ratios();
         Report {
@@ -382,6 +546,79 @@ orderstore / peer (throughput: higher is better; latency: lower is better)
         assert_eq!(w["systems"][2]["failure"], "connection refused");
         assert_eq!(w["ratios"][0]["peer"], "etcd");
         assert_eq!(w["ratios"][0]["throughput"], 2.5);
+    }
+
+    /// A flash-sale: orderstore measured, the peers n/a (not "failed"), the purchase section
+    /// with the oversell line and the brief table; JSON carries the sale.
+    #[test]
+    fn purchase_workload_renders_na_peers_and_the_sale() {
+        use crate::{PurchaseEnd, PurchaseParams, PurchaseTally, SaleOutcome};
+        use std::time::Duration;
+        let mut t = PurchaseTally::default();
+        for i in 0..10u64 {
+            let (status, reason) = if i < 8 {
+                ("COMPLETED", "")
+            } else {
+                ("COMPENSATED", "sold_out")
+            };
+            let end = PurchaseEnd::Saga {
+                status: status.into(),
+                reason: reason.into(),
+            };
+            t.record(&end, Duration::from_millis(50), i * 10);
+        }
+        let params = PurchaseParams {
+            stock: 8,
+            buckets: 2,
+            buyers: 4,
+            readers: 0,
+            skus: 1,
+        };
+        let sale = SaleOutcome::new(8, 2, 0, 0, 8, 8);
+        let figures =
+            crate::PurchaseFigures::new(params, &t, Duration::from_secs(1), None, Some(sale));
+        let na = |system: System| SystemResult {
+            system,
+            summary: None,
+            failure: Some(format!("{NOT_APPLICABLE}: {system} has no saga")),
+        };
+        let mut w = sample_report().workloads.remove(0);
+        w.workload = Workload::FlashSale;
+        w.systems = vec![
+            SystemResult {
+                system: System::Orderstore,
+                summary: Some(t.latency.summary(Duration::from_secs(1))),
+                failure: None,
+            },
+            na(System::Etcd),
+            na(System::Postgres),
+        ];
+        w.purchases = Some(figures);
+        w.compute_ratios();
+        assert!(w.ratios.is_empty());
+        let report = Report {
+            meta: sample_report().meta,
+            workloads: vec![w],
+        };
+        let md = report.to_markdown();
+        assert!(md.starts_with("### flash-sale — 64 buyers"), "{md}");
+        assert!(md.contains("| etcd | n/a |"), "{md}");
+        assert!(!md.contains("failed"), "{md}");
+        assert!(md.contains("| compensated | 2 (sold_out 2) |"), "{md}");
+        assert!(md.contains("**0** (0 unbacked, 0 beyond stock)"), "{md}");
+        assert!(
+            md.contains("| purchase p99 | < 300 ms | 50.0 | yes |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| purchases/s at peak (busiest 1 s) | >= 1000 /s | 10.0 | **no** |"),
+            "{md}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        let p = &json["workloads"][0]["purchases"];
+        assert_eq!(p["sale"]["oversells"], 0);
+        assert_eq!(p["completed"], 8);
+        assert_eq!(p["compensated"]["sold_out"], 2);
     }
 
     #[test]

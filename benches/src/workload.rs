@@ -22,10 +22,10 @@ pub enum OpKind {
 
 /// A workload. Each names the mix of operations and whether it needs existing orders.
 ///
-/// Extension points: `flash-sale` (many clients reserving few SKUs) and `saga-throughput`
-/// (purchase sagas end to end) become variants here once inventory and sagas exist, each with
-/// its own [`OpKind`]s and a method on [`crate::Driver`] per new operation. They are not
-/// offered until the server can serve them.
+/// The purchase workloads ([`Workload::is_purchase`]: `flash-sale`, `saga-throughput`) are not
+/// driven by the [`OpKind`] loop: they have their own setup, stop condition and figures
+/// (`purchase_load`), and run against orderstore only (the peers have no inventory, payments
+/// or saga).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
@@ -37,14 +37,21 @@ pub enum Workload {
     MixedA,
     /// YCSB-B-like: 95% reads, 5% transitions, zipfian key choice.
     MixedB,
+    /// One hot SKU with limited stock in escrow buckets, many buyers purchasing one unit each
+    /// until sold out, stale stock reads alongside; counts oversells.
+    FlashSale,
+    /// Purchases of 1-3 lines over many SKUs with ample stock, closed loop.
+    SagaThroughput,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 6] = [
         Workload::OrderWrite,
         Workload::OrderRead,
         Workload::MixedA,
         Workload::MixedB,
+        Workload::FlashSale,
+        Workload::SagaThroughput,
     ];
 
     /// The command-line name, e.g. `order-write`.
@@ -54,12 +61,22 @@ impl Workload {
             Workload::OrderRead => "order-read",
             Workload::MixedA => "mixed-a",
             Workload::MixedB => "mixed-b",
+            Workload::FlashSale => "flash-sale",
+            Workload::SagaThroughput => "saga-throughput",
         }
+    }
+
+    /// True for the purchase workloads (orderstore only, run by `purchase_load`).
+    pub fn is_purchase(self) -> bool {
+        matches!(self, Workload::FlashSale | Workload::SagaThroughput)
     }
 
     /// True when the workload operates on existing orders that must be placed first.
     pub fn needs_preload(self) -> bool {
-        !matches!(self, Workload::OrderWrite)
+        !matches!(
+            self,
+            Workload::OrderWrite | Workload::FlashSale | Workload::SagaThroughput
+        )
     }
 
     /// True when keys are drawn from a zipfian distribution (hot orders), else uniformly.
@@ -70,17 +87,18 @@ impl Workload {
     /// Percentage of reads among operations on existing orders (the rest are transitions).
     pub fn read_percent(self) -> u32 {
         match self {
-            Workload::OrderWrite => 0,
+            Workload::OrderWrite | Workload::FlashSale | Workload::SagaThroughput => 0,
             Workload::OrderRead => 100,
             Workload::MixedA => 50,
             Workload::MixedB => 95,
         }
     }
 
-    /// Draws the next operation.
+    /// Draws the next operation. The purchase workloads do not use the op loop (`run_phase`
+    /// refuses them); for them this answers [`OpKind::Place`].
     pub fn next_op<R: Rng + ?Sized>(self, rng: &mut R) -> OpKind {
         match self {
-            Workload::OrderWrite => OpKind::Place,
+            Workload::OrderWrite | Workload::FlashSale | Workload::SagaThroughput => OpKind::Place,
             Workload::OrderRead => OpKind::Read,
             Workload::MixedA | Workload::MixedB => {
                 if rng.random_range(0..100) < self.read_percent() {
@@ -102,8 +120,8 @@ impl fmt::Display for Workload {
 /// Returned when a workload name is not one of [`Workload::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown workload {name:?} (expected order-write, order-read, mixed-a or mixed-b; \
-     flash-sale and saga-throughput need inventory and sagas, not built yet)"
+    "unknown workload {name:?} (expected order-write, order-read, mixed-a, mixed-b, \
+     flash-sale or saga-throughput)"
 )]
 pub struct UnknownWorkload {
     pub name: String,
@@ -119,6 +137,8 @@ impl FromStr for Workload {
             "order-read" => Ok(Workload::OrderRead),
             "mixed" | "mixed-a" => Ok(Workload::MixedA),
             "mixed-b" => Ok(Workload::MixedB),
+            "flash-sale" => Ok(Workload::FlashSale),
+            "saga-throughput" => Ok(Workload::SagaThroughput),
             _ => Err(UnknownWorkload {
                 name: s.to_string(),
             }),
@@ -139,8 +159,15 @@ mod tests {
             assert_eq!(w.as_str().parse::<Workload>(), Ok(w));
         }
         assert_eq!("mixed".parse::<Workload>(), Ok(Workload::MixedA));
-        let err = "flash-sale".parse::<Workload>().unwrap_err().to_string();
-        assert!(err.contains("not built yet"), "{err}");
+        assert_eq!("Flash-Sale".parse::<Workload>(), Ok(Workload::FlashSale));
+        let err = "flash".parse::<Workload>().unwrap_err().to_string();
+        assert!(err.contains("saga-throughput"), "{err}");
+        let purchase: Vec<Workload> = Workload::ALL
+            .into_iter()
+            .filter(|w| w.is_purchase())
+            .collect();
+        assert_eq!(purchase, [Workload::FlashSale, Workload::SagaThroughput]);
+        assert!(purchase.iter().all(|w| !w.needs_preload()));
     }
 
     /// The mixes issue reads and transitions in the YCSB proportions (within sampling noise of

@@ -226,9 +226,14 @@ pub struct DemoArgs {
     /// Placements in flight at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub concurrency: u64,
-    /// Time budget of the placement phase in seconds; placements not started by then are skipped.
+    /// Time budget of the placement phase and of the purchase phase, each, in seconds;
+    /// operations not started by then are skipped.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub max_seconds: u64,
+    /// Purchases (sagas: stock reservation, payment, confirmation) of the purchase phase, run
+    /// `--concurrency` at a time, each waiting for its saga to end; 0 skips the phase.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub purchases: u64,
 }
 
 /// The escrow bucket a stock write applies to.
