@@ -22,4 +22,6 @@ echo
 echo
 echo "The cluster is still running. Try:"
 echo "  $bin/orderctl order place --customer alice --item SKU-1:2:1250"
+echo "  $bin/orderctl stock get sku-grinder"
+echo "  $bin/orderctl saga list --state COMPENSATED --limit 5"
 echo "  $bin/orderctl playground down --dir $dir"

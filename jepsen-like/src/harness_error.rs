@@ -69,6 +69,9 @@ pub enum HarnessError {
     /// Bad command-line arguments that clap could not catch (e.g. node count range).
     #[error("{0}")]
     Usage(String),
+    /// A workload's setup (before any fault) could not be completed.
+    #[error("workload setup failed: {0}")]
+    Setup(String),
     /// Ctrl-C: the run was stopped and everything torn down.
     #[error("interrupted; tearing the cluster down")]
     Interrupted,

@@ -256,8 +256,50 @@ pub fn render(
             );
         }
     }
+    if let Some(p) = &report.purchase {
+        for v in &p.violations {
+            any = true;
+            let _ = write!(
+                body,
+                "<pre>{}</pre>",
+                esc(&serde_json::to_string(v).unwrap_or_default())
+            );
+        }
+    }
     if !any {
         body.push_str("<p>none</p>");
+    }
+    if let Some(p) = &report.purchase {
+        let _ = write!(
+            body,
+            "<h2>Purchases</h2><p>{} purchases over {} keys; sagas: {} completed, {} compensated {}, \
+             {} needs-attention, {} still open; captured {} (completed sagas {}); settled: {}.</p>\
+             <table><tr><th>SKU</th><th>initial</th><th>available</th><th>held</th><th>committed</th>\
+             <th>saga-committed</th></tr>",
+            p.attempted,
+            p.keys,
+            p.completed,
+            p.compensated,
+            esc(&format!("{:?}", p.compensation_reasons)),
+            p.needs_attention,
+            p.still_open,
+            p.captured_total,
+            p.completed_amount_total,
+            p.settled
+        );
+        for (sku, s) in &p.skus {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(sku),
+                s.initial,
+                s.available,
+                s.held,
+                s.committed,
+                s.saga_committed
+            );
+        }
+        body.push_str("</table>");
     }
 
     body.push_str("<h2>Faults</h2><table><tr><th>start</th><th>end</th><th>kind</th><th>what</th><th>errors</th></tr>");

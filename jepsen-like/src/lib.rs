@@ -13,7 +13,9 @@
 //!   Wing–Gong–Lowe search (as in Porcupine) per order id against [`OrderRegister`], with `info`
 //!   operations that may take effect late or never, and a step/time/memory [`Budget`] that yields
 //!   "unknown" rather than a false verdict;
-//! - **no loss, no duplicates** for the *set* workload (idempotent adds, one final read).
+//! - **no loss, no duplicates** for the *set* workload (idempotent adds, one final read);
+//! - **stock and money conservation, no oversell, saga atomicity** for the *purchase* workload
+//!   (purchases through the saga, one final read of stock, accounts and sagas).
 //!
 //! The checking core (history, models, checkers, report) is pure: no I/O, no threads, no
 //! randomness. The harness around it ([`runner::run`]) does the I/O: it needs root, `ip` and
@@ -30,6 +32,7 @@
 //!   [`register_operations`], a history split by order id.
 //! - `register_checker`: [`check_linearizability`] and its [`LinearizabilityReport`].
 //! - `set_checker`: [`check_set`] and its [`SetReport`].
+//! - `purchase_checker`: [`check_purchases`] and its [`PurchaseReport`].
 //! - `report`: [`CheckReport`], [`check_history`], [`check_jsonl`] and the exit codes.
 //!
 //! Harness:
@@ -41,7 +44,7 @@
 //! - [`nemesis`]: fault kinds, the seeded [`nemesis::schedule`], partition grudges
 //!   ([`nemesis::partition`]), the executor and the final heal.
 //! - [`recorder`]: [`Recorder`], the one lock + one clock that histories are recorded under.
-//! - [`workload`]: the register and set workloads, their workers and final reads.
+//! - [`workload`]: the register, set and purchase workloads, their workers and final reads.
 //! - [`runner`]: [`runner::run`], one complete run and its output directory.
 //! - `html`: `report.html`.
 //! - `http_probe`: `/livez` and `/readyz` probes.
@@ -59,6 +62,7 @@ pub mod nemesis;
 pub mod netns;
 mod op;
 pub mod preflight;
+mod purchase_checker;
 pub mod recorder;
 mod register_checker;
 mod register_model;
@@ -74,8 +78,12 @@ pub use history::{History, OpPair};
 pub use html::verdict_line;
 pub use linearizability::{Budget, Candidate, Frontier, SearchOutcome, search};
 pub use model::{Completion, Model, Operation};
-pub use op::{Op, OpType, Payload, ProcessId, RegisterValue, SetElement};
+pub use op::{
+    AccountFigures, Op, OpType, Payload, ProcessId, PurchaseLine, PurchaseOutcome,
+    PurchaseSnapshot, RegisterValue, SagaFigures, SagaLineFigures, SetElement, StockFigures,
+};
 pub use preflight::{RunLock, Tools};
+pub use purchase_checker::{PurchaseReport, PurchaseViolation, SkuSummary, check_purchases};
 pub use recorder::Recorder;
 pub use register_checker::{
     LinearizabilityReport, OpSummary, Verdict, Violation, check_linearizability,

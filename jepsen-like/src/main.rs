@@ -45,7 +45,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Which workload the clients run.
+    /// Which workload the clients run (register, set, purchase).
     #[arg(long, value_enum, default_value = "register")]
     workload: WorkloadKind,
     /// Faults: none, combined (every kind), or a comma-separated list of partition, kill,
@@ -214,6 +214,39 @@ fn print_verdict(report: &CheckReport) {
             s.verdict, s.attempted, s.acknowledged, s.read_size, s.lost_unknown, s.recovered
         );
         for v in &s.violations {
+            println!("  {}", serde_json::to_string(v).unwrap_or_default());
+        }
+    }
+    if let Some(p) = &report.purchase {
+        println!(
+            "purchase: {:?} ({} purchases over {} keys: {} ok, {} fail, {} info; sagas {} completed, {} compensated {:?}, {} needs-attention, {} still open, {} never applied; captured {} = completed {}){}",
+            p.verdict,
+            p.attempted,
+            p.keys,
+            p.acknowledged,
+            p.failed,
+            p.indeterminate,
+            p.completed,
+            p.compensated,
+            p.compensation_reasons,
+            p.needs_attention,
+            p.still_open,
+            p.never_applied,
+            p.captured_total,
+            p.completed_amount_total,
+            if p.unknown_reasons.is_empty() {
+                String::new()
+            } else {
+                format!("; unknown: {:?}", p.unknown_reasons)
+            }
+        );
+        for (sku, s) in &p.skus {
+            println!(
+                "  {sku}: initial {} = available {} + held {} + committed {} (sagas committed {}, held {})",
+                s.initial, s.available, s.held, s.committed, s.saga_committed, s.saga_held
+            );
+        }
+        for v in &p.violations {
             println!("  {}", serde_json::to_string(v).unwrap_or_default());
         }
     }

@@ -6,6 +6,8 @@
 //! any time after its invocation, or never). Both halves carry a [`Payload`] of the same kind and
 //! key; the completion's payload also carries the result (the observed or returned value).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Identifies a client process. A process runs one operation at a time; after an `info`
@@ -66,6 +68,99 @@ pub struct SetElement {
     pub idempotency_key: String,
 }
 
+/// One line of a purchase: `quantity` units of `sku` at `unit_price` minor units each.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PurchaseLine {
+    pub sku: String,
+    pub quantity: u32,
+    pub unit_price: u64,
+}
+
+/// What an `ok` purchase answered: the order and the state of its saga at that moment
+/// (terminal when the saga ended within the wait, else `RUNNING` / `COMPENSATING` /
+/// `NEEDS_ATTENTION`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PurchaseOutcome {
+    pub order_id: String,
+    pub saga_id: String,
+    /// `RUNNING | COMPENSATING | COMPLETED | COMPENSATED | NEEDS_ATTENTION`.
+    pub saga_status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// The order's display status (e.g. `PAID`, `CANCELLED`).
+    pub order_status: String,
+    /// `PENDING | AUTHORIZED | DECLINED | CAPTURED | VOIDED`.
+    pub payment: String,
+    pub amount: u64,
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+/// One SKU's stock summed over its buckets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StockFigures {
+    pub available: u64,
+    pub held: u64,
+    pub committed: u64,
+}
+
+/// One ledger account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AccountFigures {
+    pub balance: u64,
+    pub held: u64,
+    pub captured: u64,
+    pub refunded: u64,
+    pub credited: u64,
+}
+
+/// One saga line as the final read saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SagaLineFigures {
+    pub sku: String,
+    pub quantity: u64,
+    /// `PENDING | HELD | SOLD_OUT | COMMITTED | RELEASED`.
+    pub stock: String,
+}
+
+/// One saga (and its order) as the final read saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SagaFigures {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    pub account_id: String,
+    pub amount: u64,
+    pub payment: String,
+    pub order_status: String,
+    pub lines: Vec<SagaLineFigures>,
+}
+
+/// The purchase workload's final read: after healing and waiting for the sagas to end, every
+/// SKU's stock, every account and the saga of every purchase ever invoked, read
+/// linearizably.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseSnapshot {
+    /// True when no saga was `RUNNING` or `COMPENSATING` any more (parked `NEEDS_ATTENTION`
+    /// ones do not move without an operator), by `list_sagas` and by every saga read.
+    pub settled: bool,
+    /// How long the harness waited for the sagas to end, in ms.
+    pub settle_wait_ms: u64,
+    /// Sagas still `RUNNING`/`COMPENSATING` when the wait ended (`id STATUS`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_sagas: Vec<String>,
+    /// Sagas parked in `NEEDS_ATTENTION` (`id reason`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs_attention: Vec<String>,
+    pub stock: BTreeMap<String, StockFigures>,
+    pub accounts: BTreeMap<String, AccountFigures>,
+    /// Per order id of every purchase invoked: its saga, or `None` when `NOT_FOUND`.
+    pub sagas: BTreeMap<String, Option<SagaFigures>>,
+    /// SKUs, accounts and sagas that could not be read (the check is then unknown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unresolved: Vec<String>,
+}
+
 /// What an operation asks for and, on an `ok` completion, what it got back.
 ///
 /// Result fields (`created`, `observed`, `result`, `elements`) are ignored on invocations and on
@@ -109,6 +204,30 @@ pub enum Payload {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         elements: Vec<SetElement>,
     },
+    /// Purchase workload, before any fault: create the SKUs (`skus`: planned units) and the
+    /// accounts (`accounts`: planned credit) in `region`. On `ok`, `skus` and `accounts` are
+    /// the figures read back (units = available + held + committed; credit = `credited`):
+    /// the baseline of the conservation checks.
+    PurchaseSetup {
+        region: String,
+        skus: BTreeMap<String, u64>,
+        accounts: BTreeMap<String, u64>,
+    },
+    /// Purchase workload: place order `order_id` (derived from region and key) and run its
+    /// saga, waiting (bounded) for its end. On `ok`, `result` is what the server answered.
+    Purchase {
+        order_id: String,
+        idempotency_key: String,
+        account_id: String,
+        items: Vec<PurchaseLine>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<PurchaseOutcome>,
+    },
+    /// Purchase workload, after healing: the final read. On `ok`, `snapshot` is what it read.
+    PurchaseRead {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<Box<PurchaseSnapshot>>,
+    },
 }
 
 impl Payload {
@@ -120,6 +239,9 @@ impl Payload {
             Payload::Transition { .. } => "transition",
             Payload::Add { .. } => "add",
             Payload::ReadAll { .. } => "read_all",
+            Payload::PurchaseSetup { .. } => "purchase_setup",
+            Payload::Purchase { .. } => "purchase",
+            Payload::PurchaseRead { .. } => "purchase_read",
         }
     }
 
@@ -129,7 +251,11 @@ impl Payload {
             Payload::Create { order_id, .. }
             | Payload::Read { order_id, .. }
             | Payload::Transition { order_id, .. } => Some(order_id),
-            Payload::Add { .. } | Payload::ReadAll { .. } => None,
+            Payload::Add { .. }
+            | Payload::ReadAll { .. }
+            | Payload::PurchaseSetup { .. }
+            | Payload::Purchase { .. }
+            | Payload::PurchaseRead { .. } => None,
         }
     }
 
@@ -162,7 +288,17 @@ impl Payload {
                     idempotency_key: b, ..
                 },
             ) => a == b,
-            (Payload::ReadAll { .. }, Payload::ReadAll { .. }) => true,
+            (Payload::ReadAll { .. }, Payload::ReadAll { .. })
+            | (Payload::PurchaseSetup { .. }, Payload::PurchaseSetup { .. })
+            | (Payload::PurchaseRead { .. }, Payload::PurchaseRead { .. }) => true,
+            (
+                Payload::Purchase {
+                    idempotency_key: a, ..
+                },
+                Payload::Purchase {
+                    idempotency_key: b, ..
+                },
+            ) => a == b,
             _ => false,
         }
     }
@@ -191,6 +327,24 @@ impl std::fmt::Display for Payload {
                 idempotency_key,
             } => write!(f, "add {order_id} key {idempotency_key}"),
             Payload::ReadAll { .. } => write!(f, "read_all"),
+            Payload::PurchaseSetup { region, .. } => write!(f, "purchase_setup in {region}"),
+            Payload::Purchase {
+                order_id,
+                idempotency_key,
+                account_id,
+                items,
+                ..
+            } => {
+                write!(
+                    f,
+                    "purchase {order_id} key {idempotency_key} by {account_id}:"
+                )?;
+                for i in items {
+                    write!(f, " {}x{}@{}", i.quantity, i.sku, i.unit_price)?;
+                }
+                Ok(())
+            }
+            Payload::PurchaseRead { .. } => write!(f, "purchase_read"),
         }
     }
 }

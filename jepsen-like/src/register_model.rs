@@ -202,7 +202,11 @@ pub fn register_operations(history: &History) -> BTreeMap<String, Vec<RegisterOp
                 action: action.clone(),
                 expected_version: *expected_version,
             },
-            Payload::Add { .. } | Payload::ReadAll { .. } => continue,
+            Payload::Add { .. }
+            | Payload::ReadAll { .. }
+            | Payload::PurchaseSetup { .. }
+            | Payload::Purchase { .. }
+            | Payload::PurchaseRead { .. } => continue,
         };
         let completion = match (pair.outcome(), pair.completion) {
             (OpType::Fail, _) => continue,

@@ -6,6 +6,7 @@ use crate::error::HistoryError;
 use crate::history::History;
 use crate::linearizability::Budget;
 use crate::op::Payload;
+use crate::purchase_checker::{PurchaseReport, check_purchases};
 use crate::register_checker::{LinearizabilityReport, check_linearizability};
 use crate::set_checker::{SetReport, check_set};
 
@@ -38,6 +39,15 @@ pub enum UnknownReason {
     MemoryBudgetExhausted { bytes: u64 },
     /// The set workload has no `ok` `read_all` to check against.
     NoFinalRead,
+    /// The purchase workload has no `ok` `purchase_read` to check against.
+    NoPurchaseFinalRead,
+    /// The purchase workload has no `ok` `purchase_setup` (no baseline for conservation).
+    NoPurchaseSetup,
+    /// `count` sagas were still `RUNNING`/`COMPENSATING` at the final read, so stock and
+    /// money could not be matched against the sagas.
+    SagasStillOpen { count: usize },
+    /// `count` sagas, SKUs or accounts could not be read at the end.
+    Unresolved { count: usize },
 }
 
 /// The overall outcome of checking a history.
@@ -80,6 +90,9 @@ pub struct CheckReport {
     /// Present when the history has set-workload ops.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<SetReport>,
+    /// Present when the history has purchase-workload ops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase: Option<PurchaseReport>,
 }
 
 impl CheckReport {
@@ -91,6 +104,7 @@ impl CheckReport {
             history_ops: 0,
             linearizability: None,
             set: None,
+            purchase: None,
         }
     }
 
@@ -106,7 +120,8 @@ pub fn check_history(history: &History) -> CheckReport {
 }
 
 /// Runs every applicable checker on `history`: linearizability when it has register-workload
-/// ops (searching each order within `budget`), the set checker when it has set-workload ops.
+/// ops (searching each order within `budget`), the set checker when it has set-workload ops,
+/// the purchase checker when it has purchase-workload ops.
 /// The outcome is `Invalid` if any checker found a violation, else `Unknown` if any was
 /// inconclusive or none applied, else `Valid`.
 pub fn check_history_with(history: &History, budget: &Budget) -> CheckReport {
@@ -118,13 +133,21 @@ pub fn check_history_with(history: &History, budget: &Budget) -> CheckReport {
         .ops()
         .iter()
         .any(|op| matches!(op.payload, Payload::Add { .. } | Payload::ReadAll { .. }));
+    let has_purchase = history.ops().iter().any(|op| {
+        matches!(
+            op.payload,
+            Payload::PurchaseSetup { .. } | Payload::Purchase { .. } | Payload::PurchaseRead { .. }
+        )
+    });
     let linearizability = has_register.then(|| check_linearizability(history, budget));
     let set = has_set.then(|| check_set(history));
+    let purchase = has_purchase.then(|| check_purchases(history));
 
     let verdicts: Vec<CheckerVerdict> = linearizability
         .iter()
         .map(|r| r.verdict)
         .chain(set.iter().map(|r| r.verdict))
+        .chain(purchase.iter().map(|r| r.verdict))
         .collect();
     let outcome = if verdicts.contains(&CheckerVerdict::Violation) {
         Outcome::Invalid
@@ -139,6 +162,7 @@ pub fn check_history_with(history: &History, budget: &Budget) -> CheckReport {
         history_ops: history.len(),
         linearizability,
         set,
+        purchase,
     }
 }
 

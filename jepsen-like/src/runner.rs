@@ -1,7 +1,7 @@
 //! [`run`]: one complete test run. Phases:
 //! 1. preflight (privileges, `ip`/`iptables`, optional libfaketime) and cluster start
 //!    ([`Cluster::start`]: lock, stale cleanup, network, nodes, readiness);
-//! 2. load and faults: `concurrency` workers until the time limit (or `max_ops`), while the
+//! 2. the workload's setup (purchase: SKUs and accounts), then load and faults: `concurrency` workers until the time limit (or `max_ops`), while the
 //!    nemesis walks its seeded schedule;
 //! 3. final phase: heal everything, wait until the cluster is ready again, final reads;
 //! 4. check the history and write the run directory; tear the cluster down.
@@ -189,8 +189,20 @@ pub async fn run(opts: &RunOptions) -> Result<(RunSummary, CheckReport), Harness
         think_max: opts.think_max,
         seed: opts.seed,
     });
-    let workload = Workload::new(opts.workload, opts.seed, opts.concurrency);
-    let stop_at = run_start + opts.time_limit;
+    let workload = Workload::new(
+        opts.workload,
+        opts.seed,
+        opts.concurrency,
+        opts.op_timeout,
+        opts.time_limit,
+    );
+    // The workload's setup runs on the healthy cluster, before the load and the faults; the
+    // schedule and the time limit count from its end.
+    workload
+        .setup(&cfg.sdk_client(&endpoints), &recorder, opts.op_timeout)
+        .await?;
+    let load_start = Instant::now();
+    let stop_at = load_start + opts.time_limit;
     let invoked = Arc::new(AtomicU64::new(0));
     let mut workers = JoinSet::new();
     for thread in 0..opts.concurrency {
@@ -213,7 +225,7 @@ pub async fn run(opts: &RunOptions) -> Result<(RunSummary, CheckReport), Harness
             Duration::from_secs(2),
             Duration::from_secs(3),
         ),
-        run_start,
+        run_start: load_start,
     };
     let mut nemesis_task = JoinSet::new();
     nemesis_task.spawn(async move { nemesis.run_schedule(&schedule, stop_rx).await });

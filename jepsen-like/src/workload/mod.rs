@@ -14,7 +14,10 @@
 //! # Layout
 //! - `register`: [`RegisterWorkload`], per-order registers (create / read / transition).
 //! - `set`: [`SetWorkload`], idempotent adds and a final read of everything.
+//! - `purchase`: [`PurchaseWorkload`], purchases through the saga, a setup before the faults
+//!   and a final read of stock, accounts and sagas.
 
+pub mod purchase;
 pub mod register;
 pub mod set;
 
@@ -30,6 +33,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+pub use purchase::PurchaseWorkload;
 pub use register::RegisterWorkload;
 pub use set::SetWorkload;
 
@@ -47,6 +51,7 @@ pub const FINAL_PROCESS_BASE: ProcessId = 1_000_000_000;
 pub enum WorkloadKind {
     Register,
     Set,
+    Purchase,
 }
 
 /// How the clients run.
@@ -83,15 +88,27 @@ pub type Completion = (OpType, Payload, Option<String>);
 pub enum Workload {
     Register(Arc<RegisterWorkload>),
     Set(Arc<SetWorkload>),
+    Purchase(Arc<PurchaseWorkload>),
 }
 
 impl Workload {
-    pub fn new(kind: WorkloadKind, seed: u64, concurrency: u64) -> Workload {
+    /// `op_timeout` bounds each operation (the purchase workload re-asks within it);
+    /// `time_limit` times the purchase workload's second sale.
+    pub fn new(
+        kind: WorkloadKind,
+        seed: u64,
+        concurrency: u64,
+        op_timeout: Duration,
+        time_limit: Duration,
+    ) -> Workload {
         match kind {
             WorkloadKind::Register => {
                 Workload::Register(Arc::new(RegisterWorkload::new(seed, concurrency)))
             }
             WorkloadKind::Set => Workload::Set(Arc::new(SetWorkload::new(seed))),
+            WorkloadKind::Purchase => Workload::Purchase(Arc::new(PurchaseWorkload::new(
+                seed, op_timeout, time_limit,
+            ))),
         }
     }
 
@@ -99,6 +116,7 @@ impl Workload {
         match self {
             Workload::Register(w) => w.next_op(rng),
             Workload::Set(w) => w.next_op(rng),
+            Workload::Purchase(w) => w.next_op(rng),
         }
     }
 
@@ -106,6 +124,7 @@ impl Workload {
         match self {
             Workload::Register(w) => w.execute(client, op).await,
             Workload::Set(w) => w.execute(client, op).await,
+            Workload::Purchase(w) => w.execute(client, op).await,
         }
     }
 
@@ -113,6 +132,21 @@ impl Workload {
         match self {
             Workload::Register(_) => {}
             Workload::Set(w) => w.observe(op, outcome),
+            Workload::Purchase(w) => w.observe(op, outcome),
+        }
+    }
+
+    /// Before the load and the faults: what the workload needs to exist (the purchase
+    /// workload's SKUs and accounts, recorded as a `purchase_setup` op); nothing for the others.
+    pub async fn setup(
+        &self,
+        client: &Client,
+        recorder: &Recorder,
+        op_timeout: Duration,
+    ) -> Result<(), HarnessError> {
+        match self {
+            Workload::Register(_) | Workload::Set(_) => Ok(()),
+            Workload::Purchase(w) => w.setup(client, recorder, op_timeout).await,
         }
     }
 
@@ -126,6 +160,7 @@ impl Workload {
         match self {
             Workload::Register(w) => w.final_reads(client, recorder, op_timeout).await,
             Workload::Set(w) => w.final_read_all(client, recorder, op_timeout).await,
+            Workload::Purchase(w) => w.final_read(client, recorder, op_timeout).await,
         }
     }
 }

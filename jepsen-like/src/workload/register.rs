@@ -263,7 +263,11 @@ impl RegisterWorkload {
                     }
                 }
             }
-            Payload::Add { .. } | Payload::ReadAll { .. } => {
+            Payload::Add { .. }
+            | Payload::ReadAll { .. }
+            | Payload::PurchaseSetup { .. }
+            | Payload::Purchase { .. }
+            | Payload::PurchaseRead { .. } => {
                 (OpType::Fail, op.clone(), Some("NOT_A_REGISTER_OP".into()))
             }
         }
