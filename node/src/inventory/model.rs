@@ -59,42 +59,8 @@ impl StockBucket {
     }
 }
 
-/// Defines a field-less enum with a SCREAMING_SNAKE wire name per variant: `as_str()`, `Display`
-/// (which writes that name) and `ALL` (every variant, in declaration order).
-macro_rules! named_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident => $text:literal, )+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant, )+
-        }
-
-        impl $name {
-            /// Every variant, in declaration (and therefore storage-index) order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stable SCREAMING_SNAKE name used on the wire, in events and in error messages.
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $( $name::$variant => $text, )+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-pub(crate) use named_enum;
+// One definition serves orders, inventory and payments (see `crate::order::model`).
+pub(crate) use crate::order::model::named_enum;
 
 named_enum! {
     /// Where a [`Reservation`] record is. `Held` is the only state that holds units; `Committed`

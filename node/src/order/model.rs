@@ -47,6 +47,8 @@ macro_rules! named_enum {
     };
 }
 
+pub(crate) use named_enum;
+
 named_enum! {
     /// Where the order is in its life. `Completed`, `Cancelled` and `Expired` are terminal: no
     /// command moves an order out of them (returns and refunds still run on a `Completed` order,
