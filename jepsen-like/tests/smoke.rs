@@ -11,85 +11,17 @@
 //! `SKIPPED: needs root` and returns. Needs `orderd`: the sibling of this package's binary in
 //! the target directory (`cargo build --workspace --bins` first), else `$ORDERD_BIN`.
 
+mod support;
+
 use std::io::Write;
-use std::path::Path;
-use std::path::PathBuf;
-use std::process::Command;
-use std::process::Stdio;
-use std::time::Duration;
-use std::time::Instant;
+
+use support::{jepsen_like, orderd_bin, read};
 
 use jepsen_like::nemesis::NemesisEvent;
 use jepsen_like::runner::RunSummary;
 use jepsen_like::{
     CheckReport, History, Op, OpType, Outcome, Payload, check_history, netns, preflight,
 };
-
-/// The whole run (start, 25 s of load, heal, final reads, check) must end within this.
-const RUN_DEADLINE: Duration = Duration::from_secs(240);
-
-fn jepsen_like_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_jepsen-like"))
-}
-
-/// `orderd` beside `jepsen-like` in the target dir, else `$ORDERD_BIN`; panics (the test must
-/// not pass without a cluster) with how to provide one.
-fn orderd_bin() -> PathBuf {
-    let sibling = jepsen_like_bin().with_file_name("orderd");
-    if sibling.is_file() {
-        return sibling;
-    }
-    if let Some(p) = std::env::var_os("ORDERD_BIN").map(PathBuf::from)
-        && p.is_file()
-    {
-        return p;
-    }
-    panic!(
-        "orderd not found at {} and ORDERD_BIN is not set to a file: build it with \
-         `cargo build --workspace --bins` (same target dir) or set ORDERD_BIN",
-        sibling.display()
-    );
-}
-
-/// Runs `jepsen-like args...`, killing it if it outlives `RUN_DEADLINE`. Returns exit code,
-/// stdout and stderr.
-fn jepsen_like(args: &[&str]) -> (i32, String, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let mut child = Command::new(jepsen_like_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
-        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
-        .spawn()
-        .expect("jepsen-like starts");
-    let deadline = Instant::now() + RUN_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for jepsen-like") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            // SIGKILL: its nodes die with it (parent-death signal); the next run cleans up.
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "jepsen-like {} did not finish within {RUN_DEADLINE:?}; stderr:\n{}",
-                args.join(" "),
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    (
-        status.code().unwrap_or(-1),
-        std::fs::read_to_string(&out_path).unwrap_or_default(),
-        std::fs::read_to_string(&err_path).unwrap_or_default(),
-    )
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
 
 /// Returns `history` with the first `ok` read that observed an order changed to observe a
 /// version no operation produced, and that read's index.

@@ -11,15 +11,14 @@
 //! Same rules as `smoke.rs`: without root it prints `SKIPPED: needs root` and returns;
 //! `orderd` is the sibling of this package's binary in the target directory, else
 //! `$ORDERD_BIN` (the test fails saying how to provide one). Its own test binary, so cargo
-//! runs it after `smoke.rs`, never at the same time (runs share the network names).
+//! runs it after `smoke.rs`, and nextest runs the two one at a time (`.config/nextest.toml`):
+//! runs share the network names.
+
+mod support;
 
 use std::io::Write;
-use std::path::Path;
-use std::path::PathBuf;
-use std::process::Command;
-use std::process::Stdio;
-use std::time::Duration;
-use std::time::Instant;
+
+use support::{jepsen_like, orderd_bin, read};
 
 use jepsen_like::nemesis::NemesisEvent;
 use jepsen_like::runner::RunSummary;
@@ -27,69 +26,6 @@ use jepsen_like::{
     CheckReport, CheckerVerdict, History, Op, OpType, Outcome, Payload, check_history, netns,
     preflight,
 };
-
-/// The whole run (start, setup, 20 s of load, heal, settle, final reads, check) must end
-/// within this.
-const RUN_DEADLINE: Duration = Duration::from_secs(240);
-
-fn jepsen_like_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_jepsen-like"))
-}
-
-fn orderd_bin() -> PathBuf {
-    let sibling = jepsen_like_bin().with_file_name("orderd");
-    if sibling.is_file() {
-        return sibling;
-    }
-    if let Some(p) = std::env::var_os("ORDERD_BIN").map(PathBuf::from)
-        && p.is_file()
-    {
-        return p;
-    }
-    panic!(
-        "orderd not found at {} and ORDERD_BIN is not set to a file: build it with \
-         `cargo build --workspace --bins` (same target dir) or set ORDERD_BIN",
-        sibling.display()
-    );
-}
-
-/// Runs `jepsen-like args...`, killing it if it outlives `RUN_DEADLINE`.
-fn jepsen_like(args: &[&str]) -> (i32, String, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let mut child = Command::new(jepsen_like_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
-        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
-        .spawn()
-        .expect("jepsen-like starts");
-    let deadline = Instant::now() + RUN_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for jepsen-like") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "jepsen-like {} did not finish within {RUN_DEADLINE:?}; stderr:\n{}",
-                args.join(" "),
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    (
-        status.code().unwrap_or(-1),
-        std::fs::read_to_string(&out_path).unwrap_or_default(),
-        std::fs::read_to_string(&err_path).unwrap_or_default(),
-    )
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
 
 /// `history` with one more unit committed on `sku` in the final read than there is (and
 /// taken from `available`, so only the oversell / saga mismatch shows).
