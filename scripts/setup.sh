@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing orderstore needs on a fresh Debian 12 machine:
 # clang/libclang (RocksDB's bindings), protoc (gRPC code generation), iproute2/iptables (the
-# chaos suite), faketime (its clock nemesis) and cargo-nextest (the test runner).
+# chaos suite), faketime (its clock nemesis), fuse3 (its lost-writes filesystem) and
+# cargo-nextest (the test runner).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
 need_pkgs=()
-for pkg in clang libclang-dev protobuf-compiler iproute2 iptables pkg-config faketime; do
+for pkg in clang libclang-dev protobuf-compiler iproute2 iptables pkg-config faketime fuse3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -35,6 +35,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "ORDERSTORE_RAFT_MAX_IN_SNAPSHOT_LOG_TO_KEEP",
         "raft.max_in_snapshot_log_to_keep",
     ),
+    (
+        "ORDERSTORE_RAFT_MAX_CLOCK_OFFSET_MS",
+        "raft.max_clock_offset_ms",
+    ),
     ("ORDERSTORE_SPLIT_MAX_KEYS", "split.max_keys"),
     ("ORDERSTORE_SPLIT_MAX_BYTES", "split.max_bytes"),
     (
@@ -82,6 +86,9 @@ impl ClusterConfig {
                 }
                 "ORDERSTORE_RAFT_MAX_IN_SNAPSHOT_LOG_TO_KEEP" => {
                     raft.max_in_snapshot_log_to_keep = parse(&var, &value)?
+                }
+                "ORDERSTORE_RAFT_MAX_CLOCK_OFFSET_MS" => {
+                    raft.max_clock_offset_ms = parse(&var, &value)?
                 }
                 "ORDERSTORE_SPLIT_MAX_KEYS" => next.split.max_keys = parse(&var, &value)?,
                 "ORDERSTORE_SPLIT_MAX_BYTES" => next.split.max_bytes = parse(&var, &value)?,

@@ -68,6 +68,9 @@ pub enum ConfigError {
     /// `raft.snapshot_logs_since_last` is 0 (a snapshot after every entry).
     #[error("raft.snapshot_logs_since_last = {0} must be at least 1")]
     BadSnapshotThreshold(u64),
+    /// `raft.max_clock_offset_ms` is 0 (no two real clocks agree that closely).
+    #[error("raft.max_clock_offset_ms = {0} must be at least 1")]
+    BadClockOffset(u64),
     /// The `[[nodes]]` list is empty.
     #[error("the config lists no nodes")]
     NoNodes,

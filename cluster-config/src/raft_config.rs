@@ -19,6 +19,11 @@ pub struct RaftConfig {
     /// Log entries kept behind the latest snapshot so lagging followers can catch up without
     /// installing it. Default 1000.
     pub max_in_snapshot_log_to_keep: u64,
+    /// Largest tolerated offset between two nodes' wall clocks, in milliseconds. A node whose
+    /// clock is not within this bound of a majority of the cluster (measured by clock probes)
+    /// refuses to propose and hands its leaderships away, because commands carry the
+    /// proposer's wall time (idempotency TTLs, saga deadlines, reservation expiry). Default 500.
+    pub max_clock_offset_ms: u64,
 }
 
 impl Default for RaftConfig {
@@ -29,6 +34,7 @@ impl Default for RaftConfig {
             election_timeout_max_ms: 2000,
             snapshot_logs_since_last: 5000,
             max_in_snapshot_log_to_keep: 1000,
+            max_clock_offset_ms: 500,
         }
     }
 }
@@ -37,7 +43,8 @@ impl RaftConfig {
     /// Checks `0 < heartbeat < election min < election max` and a non-zero snapshot threshold.
     ///
     /// # Errors
-    /// [`ConfigError::BadRaftTimeouts`], then [`ConfigError::BadSnapshotThreshold`].
+    /// [`ConfigError::BadRaftTimeouts`], then [`ConfigError::BadSnapshotThreshold`], then
+    /// [`ConfigError::BadClockOffset`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         let ordered = 0 < self.heartbeat_interval_ms
             && self.heartbeat_interval_ms < self.election_timeout_min_ms
@@ -53,6 +60,9 @@ impl RaftConfig {
             return Err(ConfigError::BadSnapshotThreshold(
                 self.snapshot_logs_since_last,
             ));
+        }
+        if self.max_clock_offset_ms == 0 {
+            return Err(ConfigError::BadClockOffset(self.max_clock_offset_ms));
         }
         Ok(())
     }

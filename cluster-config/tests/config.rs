@@ -54,6 +54,7 @@ fn full_example_file_parses() {
             election_timeout_max_ms: 900,
             snapshot_logs_since_last: 10_000,
             max_in_snapshot_log_to_keep: 2000,
+            max_clock_offset_ms: 500,
         }
     );
     assert_eq!(config.nodes.len(), 3);
@@ -340,6 +341,11 @@ fn each_validation_rule_has_its_error() {
             "zero snapshot threshold",
             |c| c.raft.snapshot_logs_since_last = 0,
             |e| matches!(e, ConfigError::BadSnapshotThreshold(0)),
+        ),
+        (
+            "zero clock offset bound",
+            |c| c.raft.max_clock_offset_ms = 0,
+            |e| matches!(e, ConfigError::BadClockOffset(0)),
         ),
         (
             "no nodes",
@@ -633,6 +639,7 @@ fn env_overrides_apply() {
             ("ORDERSTORE_RAFT_ELECTION_TIMEOUT_MAX_MS", "600"),
             ("ORDERSTORE_RAFT_SNAPSHOT_LOGS_SINCE_LAST", "100"),
             ("ORDERSTORE_RAFT_MAX_IN_SNAPSHOT_LOG_TO_KEEP", "10"),
+            ("ORDERSTORE_RAFT_MAX_CLOCK_OFFSET_MS", "250"),
             ("ORDERSTORE_SPLIT_MAX_KEYS", "1000"),
             ("ORDERSTORE_SPLIT_MAX_BYTES", "2048"),
             ("ORDERSTORE_SPLIT_MAX_REQUESTS_PER_SEC", "0"),
@@ -650,6 +657,7 @@ fn env_overrides_apply() {
             election_timeout_max_ms: 600,
             snapshot_logs_since_last: 100,
             max_in_snapshot_log_to_keep: 10,
+            max_clock_offset_ms: 250,
         },
         placement: PlacementConfig::default(),
         split: SplitConfig {
@@ -886,6 +894,7 @@ fn arb_config() -> impl Strategy<Value = ClusterConfig> {
                         election_timeout_max_ms: emax,
                         snapshot_logs_since_last: snap,
                         max_in_snapshot_log_to_keep: keep,
+                        max_clock_offset_ms: 500,
                     },
                     placement: placement.clone(),
                     split: split.clone(),

@@ -15,6 +15,7 @@ use openraft::async_runtime::WatchReceiver;
 use shard_router::ShardDescriptor;
 use shard_router::ShardMap;
 
+use crate::clock::ClockMonitor;
 use crate::metrics::NodeMetrics;
 use crate::metrics::ShardLabels;
 use crate::storage::Engine;
@@ -72,6 +73,7 @@ struct HostInner {
     shards: HashMap<ShardId, Arc<Shard>>,
     engine: Engine,
     metrics: NodeMetrics,
+    clock: Arc<ClockMonitor>,
 }
 
 /// openraft settings derived from the cluster configuration.
@@ -86,6 +88,11 @@ fn raft_config(config: &ClusterConfig) -> Result<Arc<Config>, HostError> {
         max_in_snapshot_log_to_keep: raft.max_in_snapshot_log_to_keep,
         install_snapshot_timeout: 60_000,
         enable_pre_vote: Some(true),
+        // Standard Raft: a restarted leader must win a new election. openraft's default lets it
+        // resume in its old term, and a leader that lost an unflushed log tail it had already
+        // replicated then writes a different entry under a log id a follower holds (found by
+        // the deterministic simulation, jepsen-like/sim, seeds 26/34/39).
+        enable_leader_restore: Some(false),
         ..Default::default()
     };
     c.validate()
@@ -123,6 +130,7 @@ impl ShardHost {
         sm_config: Arc<StateMachineConfig>,
         router: PeerRouter,
         metrics: NodeMetrics,
+        clock: Arc<ClockMonitor>,
     ) -> Result<Self, HostError> {
         config
             .node(node_id)
@@ -194,6 +202,7 @@ impl ShardHost {
                 shards,
                 engine,
                 metrics,
+                clock,
             }),
         })
     }
@@ -208,6 +217,11 @@ impl ShardHost {
 
     pub fn shard_map(&self) -> &ShardMap {
         &self.inner.shard_map
+    }
+
+    /// The verdict on this node's wall clock (see [`crate::clock`]).
+    pub fn clock(&self) -> &ClockMonitor {
+        &self.inner.clock
     }
 
     pub fn metrics(&self) -> &NodeMetrics {

@@ -20,7 +20,8 @@ pub struct ShardLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProposalLabels {
     pub shard: String,
-    /// `ok`, `rejected` (state machine refused), `not_leader`, `error`.
+    /// `ok`, `rejected` (state machine refused), `not_leader`, `timeout`, `discarded`, `error`,
+    /// `clock` (refused before proposing: the node's clock is untrusted).
     pub result: String,
 }
 
@@ -44,6 +45,11 @@ pub struct StatusLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct InvariantLabels {
     pub invariant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabels {
+    pub peer: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -88,6 +94,10 @@ pub struct MetricsInner {
     pub reconcile_repairs: Family<ActionLabels, Counter>,
     /// Unix time (s) when the reconciler last finished a pass; lag = now - this.
     pub reconcile_last_pass: Gauge,
+    /// Last measured offset of each peer's wall clock from this node's (peer - self), in ms.
+    pub clock_offset_ms: Family<PeerLabels, Gauge>,
+    /// 1 while this node's clock agrees with a majority of the cluster (it may propose).
+    pub clock_healthy: Gauge,
 }
 
 impl Default for NodeMetrics {
@@ -114,6 +124,18 @@ impl NodeMetrics {
         let reconcile_divergence = Family::<InvariantLabels, Gauge>::default();
         let reconcile_repairs = Family::<ActionLabels, Counter>::default();
         let reconcile_last_pass = Gauge::default();
+        let clock_offset_ms = Family::<PeerLabels, Gauge>::default();
+        let clock_healthy = Gauge::default();
+        registry.register(
+            "clock_offset_ms",
+            "Measured offset of a peer's wall clock from this node's (peer minus self)",
+            clock_offset_ms.clone(),
+        );
+        registry.register(
+            "clock_healthy",
+            "1 while this node's clock agrees with a majority of the cluster",
+            clock_healthy.clone(),
+        );
         registry.register(
             "sagas_open",
             "Sagas not yet ended on shards this node leads, by status",
@@ -203,6 +225,8 @@ impl NodeMetrics {
                 reconcile_divergence,
                 reconcile_repairs,
                 reconcile_last_pass,
+                clock_offset_ms,
+                clock_healthy,
             }),
         }
     }

@@ -16,6 +16,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::clock;
+use crate::clock::ClockMonitor;
 use crate::host::ShardHost;
 use crate::metrics::NodeMetrics;
 use crate::orchestrator::FaultConfig;
@@ -119,7 +121,7 @@ pub async fn run(
         .collect::<Vec<_>>();
     let router = PeerRouter::new(
         opts.node_id,
-        peers,
+        peers.clone(),
         TransportTimeouts::default(),
         metrics.clone(),
     )?;
@@ -130,15 +132,28 @@ pub async fn run(
         retry_policy: opts.orchestrator.retry.clone(),
         ..StateMachineConfig::default()
     });
+    let clock = Arc::new(ClockMonitor::new(
+        opts.config.nodes.len(),
+        opts.config.raft.max_clock_offset_ms,
+    ));
     let host = ShardHost::start(
         opts.node_id,
         opts.config.clone(),
         engine,
         sm_config.clone(),
-        router,
-        metrics,
+        router.clone(),
+        metrics.clone(),
+        clock.clone(),
     )
     .await?;
+    let clock_task = clock::spawn_monitor(
+        clock,
+        router,
+        host.clone(),
+        peers.iter().map(|(id, _)| *id).collect(),
+        metrics,
+        shutdown.clone(),
+    );
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -222,6 +237,7 @@ pub async fn run(
         .await;
     tracing::info!(node_id = opts.node_id, "shutting down");
     orchestrator.stop().await;
+    let _ = clock_task.await;
     host.shutdown().await;
     if let Ok(Err(e)) = status_task.await {
         tracing::warn!(error = %e, "status server");

@@ -149,6 +149,16 @@ impl PeerRouter {
         bincode::deserialize(&reply.payload)
             .map_err(|e| Unreachable::from_string(format!("decode: {e}")))
     }
+
+    /// Asks `target` for its wall clock (Unix ms); see [`crate::clock`].
+    pub async fn probe_clock(
+        &self,
+        target: NodeId,
+        timeout: Duration,
+    ) -> Result<u64, Unreachable<TypeConfig>> {
+        self.call(target, 0, RaftRpcKind::ClockProbe, &(), timeout)
+            .await
+    }
 }
 
 impl GroupRouter<TypeConfig, ShardId> for PeerRouter {
@@ -289,6 +299,9 @@ impl RaftTransport for RaftTransportService {
         request: tonic::Request<RaftMessage>,
     ) -> Result<tonic::Response<RaftReply>, tonic::Status> {
         let msg = request.into_inner();
+        if msg.kind == RaftRpcKind::ClockProbe as i32 {
+            return reply::<u64, String>(Ok(crate::service::access::now_ms()));
+        }
         let Some(shard) = self.host.shard(msg.shard_id) else {
             return reply::<(), _>(Err(format!(
                 "shard {} has no replica on this node",
@@ -311,7 +324,7 @@ impl RaftTransport for RaftTransportService {
             RaftRpcKind::TransferLeader => {
                 reply(raft.handle_transfer_leader(decode(&msg.payload)?).await)
             }
-            RaftRpcKind::RaftRpcUnspecified => {
+            RaftRpcKind::ClockProbe | RaftRpcKind::RaftRpcUnspecified => {
                 Err(tonic::Status::invalid_argument("unknown raft rpc kind"))
             }
         }

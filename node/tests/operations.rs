@@ -111,3 +111,61 @@ async fn idempotency_keys_expire_after_the_ttl() {
     assert!(!shipped.replayed);
     assert_eq!(shipped.order.unwrap().status, "SHIPPED");
 }
+
+/// The *same* request replays even after its key's TTL (until GC removes the record): executing
+/// it again could repeat its effect, replaying cannot. A leader whose clock ran ahead made
+/// every record look expired, and retries of acknowledged requests then failed instead of
+/// replaying (found by the chaos suite's clock nemesis).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_request_replays_after_the_ttl() {
+    let cluster = TestCluster::start(Spec {
+        nodes: 1,
+        shards: 1,
+        idempotency_ttl_secs: 1,
+        ..Spec::default()
+    })
+    .await;
+    let first = place(&cluster, "ida", "").await;
+    let second = place(&cluster, "jon", "").await;
+    let pay = |order_id: &str, key: &str| pb::OrderCommandRequest {
+        order_id: order_id.to_owned(),
+        action: pb::OrderAction::Pay as i32,
+        idempotency_key: key.into(),
+        ..Default::default()
+    };
+    let mut client = cluster.orders(1).await;
+    let paid = client
+        .apply_order_command(pay(&first.order_id, "replay-key"))
+        .await
+        .expect("pay")
+        .into_inner();
+    assert!(!paid.replayed);
+    client
+        .apply_order_command(pay(&second.order_id, "later-key"))
+        .await
+        .expect("pay the second order");
+    // `later-key` was written after `replay-key`: once another request may reuse it, the TTL
+    // of `replay-key` has passed too.
+    eventually("later key expires", || {
+        let mut client = client.clone();
+        let req = pb::OrderCommandRequest {
+            action: pb::OrderAction::Ship as i32,
+            ..pay(&second.order_id, "later-key")
+        };
+        async move {
+            match client.apply_order_command(req).await {
+                Ok(r) => Some(r.into_inner()),
+                Err(e) if detail(&e).kind == "IDEMPOTENCY_KEY_REUSED" => None,
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+    })
+    .await;
+    let again = client
+        .apply_order_command(pay(&first.order_id, "replay-key"))
+        .await
+        .expect("the retried pay replays instead of failing as an illegal transition")
+        .into_inner();
+    assert!(again.replayed);
+    assert_eq!(again.order, paid.order);
+}

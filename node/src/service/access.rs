@@ -83,6 +83,7 @@ impl ShardAccess {
     }
 
     /// Proposes `cmd` to the shard and waits (at most [`PROPOSAL_TIMEOUT`]) for it to apply.
+    /// UNAVAILABLE without proposing while this node's clock is untrusted ([`crate::clock`]).
     /// A state-machine refusal comes back as its typed [`ApiError`]; NOT_LEADER carries the
     /// leader hint; a timeout is UNAVAILABLE (the command may still apply: retry with the same
     /// idempotency key).
@@ -92,6 +93,15 @@ impl ShardAccess {
         cmd: ShardCommand,
     ) -> Result<ShardResponse, ApiError> {
         let metrics = self.host.metrics();
+        // The command carries this node's wall time: never stamp it with an untrusted clock.
+        if let Err(e) = self.host.clock().check() {
+            metrics.proposal(shard.id, "clock");
+            return Err(ApiError::Unavailable(format!(
+                "node {} does not propose to shard {}: {e}; retry (another node may lead it soon)",
+                self.host.node_id(),
+                shard.id
+            )));
+        }
         let res = tokio::time::timeout(PROPOSAL_TIMEOUT, shard.raft.client_write(cmd)).await;
         let resp = match res {
             Err(_) => {

@@ -192,7 +192,13 @@ impl ShardStateMachine {
             let key = keys::idempotency_key(self.shard, &tag.key);
             let rec: Option<IdempotencyRecord> =
                 self.engine.get(self.shard, keys::CF_STATE, &key)?;
-            if let Some(rec) = rec.filter(|r| r.expires_at_ms > now_ms) {
+            // The same request replays even after its record's TTL (as long as GC has not
+            // removed it): replaying can never do harm, while executing it again could (its
+            // effect exists). Only a *different* request may reuse an expired key.
+            let live = |r: &IdempotencyRecord| {
+                r.fingerprint == tag.fingerprint || r.expires_at_ms > now_ms
+            };
+            if let Some(rec) = rec.filter(live) {
                 if rec.fingerprint != tag.fingerprint {
                     return Ok(ShardResponse::Rejected(
                         CommandError::IdempotencyKeyReused {
