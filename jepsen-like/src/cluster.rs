@@ -5,10 +5,17 @@
 //! behind (namespaces, links, processes inside them, `osj-run-*` temp dirs), builds the network
 //! ([`crate::netns`]), writes the cluster TOML, starts every node with
 //! `ip netns exec osj-nN orderd --config F --node-id N --data-dir D` (`ip` execs, so the child's
-//! pid is `orderd`'s) and polls until the cluster is ready. [`Cluster::teardown`] (also run by
-//! `Drop`, i.e. on errors, panics and Ctrl-C) SIGKILLs the nodes, deletes namespaces, veths and
-//! bridge (their iptables rules go with the namespaces) and the temp dir of data directories.
-//! Node logs and the config stay in the run's output directory.
+//! pid is `orderd`'s) and polls until the cluster is ready. With [`ClusterSpec::proxy`], node-to-node
+//! traffic goes through the harness's TCP [`Proxy`]: before any node starts, the proxy's
+//! source addresses are added to the bridge, the proxy binds one listener per ordered node
+//! pair on the bridge address, and each namespace gets DNAT rules sending its connections to
+//! peers' gRPC port to those listeners (clients in the root namespace still connect directly).
+//! With [`ClusterSpec::lazyfs`], each node's data dir is an `osj-lazyfs` FUSE mount
+//! ([`crate::node_fs`]), started and ready before the node first starts.
+//! [`Cluster::teardown`] (also run by `Drop`, i.e. on errors, panics and Ctrl-C) SIGKILLs the
+//! nodes, stops the lazyfs daemons and unmounts their mounts, stops the proxy, deletes namespaces, veths, the proxy's addresses and the bridge
+//! (the iptables rules go with the namespaces) and the temp dir of data directories. Node logs
+//! and the config stay in the run's output directory.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -24,13 +31,20 @@ use std::time::Instant;
 use nix::sys::signal::Signal;
 use orderstore_client::Client;
 use orderstore_client::ClusterStatus;
+use serde::Deserialize;
+use serde::Serialize;
 
 use crate::harness_error::HarnessError;
 use crate::http_probe;
 use crate::netns;
 use crate::netns::NodeId;
+use crate::node_fs;
+use crate::node_fs::NodeFs;
+use crate::node_fs::NodeFsStats;
 use crate::preflight::RunLock;
 use crate::preflight::Tools;
+use crate::proxy::LinkSpec;
+use crate::proxy::Proxy;
 
 /// Every node's gRPC port (client API and Raft traffic).
 pub const GRPC_PORT: u16 = 7001;
@@ -47,6 +61,41 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 /// Log lines quoted when a node fails.
 const TAIL_LINES: usize = 15;
 
+/// A wall clock a node runs under with libfaketime: shifted by `offset_secs` and running at
+/// `rate_pct` % of real speed (100: real speed), both from the node's start. Monotonic time
+/// stays real (`FAKETIME_DONT_FAKE_MONOTONIC=1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockShift {
+    pub offset_secs: i64,
+    pub rate_pct: u32,
+}
+
+impl ClockShift {
+    /// The `FAKETIME` value, e.g. `+90` or `+0 x1.5`.
+    pub fn faketime(&self) -> String {
+        if self.rate_pct == 100 {
+            format!("{:+}", self.offset_secs)
+        } else {
+            format!(
+                "{:+} x{}.{:02}",
+                self.offset_secs,
+                self.rate_pct / 100,
+                self.rate_pct % 100
+            )
+        }
+    }
+}
+
+impl std::fmt::Display for ClockShift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:+} s", self.offset_secs)?;
+        if self.rate_pct != 100 {
+            write!(f, " at {}% speed", self.rate_pct)?;
+        }
+        Ok(())
+    }
+}
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
@@ -58,6 +107,10 @@ pub struct ClusterSpec {
     pub out_dir: PathBuf,
     /// How long [`Cluster::start`] waits for readiness.
     pub ready_timeout: Duration,
+    /// Route node-to-node traffic through the harness's TCP proxy.
+    pub proxy: bool,
+    /// Put every node's data dir on an `osj-lazyfs` mount served by this binary.
+    pub lazyfs: Option<PathBuf>,
 }
 
 /// One node's process and files.
@@ -71,8 +124,8 @@ pub struct NodeProcess {
     child: Option<Child>,
     /// SIGSTOPped and not yet SIGCONTed.
     pub paused: bool,
-    /// Wall-clock offset (seconds) the node runs under (libfaketime), if any.
-    pub clock_offset: Option<i64>,
+    /// Wall-clock shift the node runs under (libfaketime), if any.
+    pub clock_offset: Option<ClockShift>,
 }
 
 impl NodeProcess {
@@ -91,6 +144,10 @@ pub struct Cluster {
     config: PathBuf,
     orderd: PathBuf,
     work: Option<tempfile::TempDir>,
+    /// The TCP proxy between nodes, when [`ClusterSpec::proxy`].
+    proxy: Option<Proxy>,
+    /// Each node's lazyfs, when [`ClusterSpec::lazyfs`].
+    lazyfs: BTreeMap<NodeId, NodeFs>,
     torn_down: bool,
     _lock: RunLock,
 }
@@ -111,6 +168,10 @@ impl Cluster {
         let removed = netns::stale_cleanup(&tools);
         if !removed.is_empty() {
             tracing::warn!(?removed, "removed leftovers of an earlier run");
+        }
+        let removed = node_fs::stale_cleanup(&std::env::temp_dir(), WORK_DIR_PREFIX);
+        if !removed.is_empty() {
+            tracing::warn!(?removed, "removed lazyfs leftovers of an earlier run");
         }
         remove_stale_work_dirs();
 
@@ -147,9 +208,17 @@ impl Cluster {
             config: spec.out_dir.join("cluster.toml"),
             orderd: spec.orderd.clone(),
             work: Some(work),
+            proxy: None,
+            lazyfs: BTreeMap::new(),
             torn_down: false,
             _lock: lock,
         };
+        if spec.proxy {
+            cluster.start_proxy().await?;
+        }
+        if let Some(binary) = &spec.lazyfs {
+            cluster.mount_lazyfs(binary, &logs)?;
+        }
         let toml = config_toml(&cluster.ids, spec.shards);
         std::fs::write(&cluster.config, toml)
             .map_err(HarnessError::io("write", &cluster.config))?;
@@ -160,6 +229,129 @@ impl Cluster {
             .wait_ready(Instant::now() + spec.ready_timeout)
             .await?;
         Ok(cluster)
+    }
+
+    /// Adds the proxy's source addresses, starts the proxy and installs every namespace's
+    /// redirect rules. Must run before any node starts: NAT applies to new connections only.
+    async fn start_proxy(&mut self) -> Result<(), HarnessError> {
+        for cmd in netns::proxy_alias_commands(&self.ids) {
+            netns::run(&self.tools, &cmd).await?;
+        }
+        let bridge: std::net::IpAddr = netns::BRIDGE_ADDR
+            .parse()
+            .expect("BRIDGE_ADDR is an IPv4 literal");
+        let mut specs = Vec::new();
+        for &from in &self.ids {
+            for &to in self.ids.iter().filter(|&&to| to != from) {
+                let source = netns::proxy_source_ip(from)
+                    .parse()
+                    .expect("proxy source addresses are IPv4 literals");
+                let upstream = format!("{}:{GRPC_PORT}", netns::node_ip(to))
+                    .parse()
+                    .expect("node addresses are IPv4 literals");
+                specs.push(LinkSpec {
+                    link: (from, to),
+                    listen: std::net::SocketAddr::new(bridge, 0),
+                    source: Some(source),
+                    upstream,
+                });
+            }
+        }
+        let proxy = Proxy::start(specs)
+            .await
+            .map_err(HarnessError::io("start the proxy on", netns::BRIDGE_ADDR))?;
+        for &from in &self.ids {
+            let peers: Vec<(NodeId, u16, u16)> = self
+                .ids
+                .iter()
+                .filter(|&&to| to != from)
+                .filter_map(|&to| {
+                    proxy
+                        .listen_addr((from, to))
+                        .map(|a| (to, GRPC_PORT, a.port()))
+                })
+                .collect();
+            for cmd in netns::proxy_redirect_commands(from, &peers) {
+                netns::run(&self.tools, &cmd).await?;
+            }
+        }
+        tracing::info!(
+            links = proxy.links().len(),
+            "node-to-node traffic goes through the proxy"
+        );
+        self.proxy = Some(proxy);
+        Ok(())
+    }
+
+    /// Starts one `osj-lazyfs` per node over `node-N.backing` at the node's data dir and waits
+    /// until every one is mounted and answers (at most [`node_fs::READY_TIMEOUT`] in all;
+    /// blocking, before any node runs). Mounting happens in the root mount namespace, before
+    /// `ip netns exec`, so each node's namespace sees it.
+    fn mount_lazyfs(&mut self, binary: &Path, logs: &Path) -> Result<(), HarnessError> {
+        let work = self
+            .work
+            .as_ref()
+            .map(|w| w.path().to_path_buf())
+            .ok_or_else(|| HarnessError::Task("the run's temp dir is gone".into()))?;
+        for &id in &self.ids {
+            // Inserted at once: teardown stops whatever started, also if a later one fails.
+            let fs = NodeFs::spawn(binary, &work, logs, id)?;
+            self.lazyfs.insert(id, fs);
+        }
+        let deadline = Instant::now() + node_fs::READY_TIMEOUT;
+        for fs in self.lazyfs.values_mut() {
+            fs.wait_ready(deadline.saturating_duration_since(Instant::now()))?;
+        }
+        tracing::info!(
+            nodes = self.lazyfs.len(),
+            "data dirs on lazyfs (un-fsynced writes can be dropped)"
+        );
+        Ok(())
+    }
+
+    /// Whether the nodes' data dirs are on lazyfs.
+    pub fn has_lazyfs(&self) -> bool {
+        !self.lazyfs.is_empty()
+    }
+
+    /// The control socket of node `id`'s lazyfs, when it has one.
+    pub fn lazyfs_control(&self, id: NodeId) -> Option<PathBuf> {
+        self.lazyfs.get(&id).map(|fs| fs.control.clone())
+    }
+
+    /// Every node's lazyfs counters (empty without lazyfs).
+    pub async fn lazyfs_stats(&self) -> Vec<NodeFsStats> {
+        let mut out = Vec::new();
+        for (&id, fs) in &self.lazyfs {
+            out.push(node_fs::stats(id, fs.control.clone()).await);
+        }
+        out
+    }
+
+    /// The TCP proxy between nodes, when it runs.
+    pub fn proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
+    }
+
+    /// Each node's proxy redirect rules with their counters (`iptables -t nat -L -v -x`),
+    /// one line per rule, prefixed with the node; empty without a proxy.
+    pub async fn proxy_redirect_counters(&self) -> Vec<String> {
+        if self.proxy.is_none() {
+            return Vec::new();
+        }
+        let mut lines = Vec::new();
+        for &id in &self.ids {
+            match netns::run(&self.tools, &netns::proxy_counters_command(id)).await {
+                Ok(out) => lines.extend(out.lines().filter(|l| l.contains("DNAT")).map(|l| {
+                    format!(
+                        "node {id}: {}",
+                        l.split_whitespace().collect::<Vec<_>>().join(" ")
+                    )
+                })),
+                Err(e) => lines.push(format!("node {id}: {e}")),
+            }
+        }
+        lines
     }
 
     /// Node ids, ascending.
@@ -209,20 +401,21 @@ impl Cluster {
             .map_err(HarnessError::io("open", &node.log))?;
         let _ = writeln!(
             log,
-            "=== jepsen-like: starting node {id} in {} (clock offset {:?} s) ===",
+            "=== jepsen-like: starting node {id} in {} (clock {}) ===",
             netns::namespace(id),
             node.clock_offset
+                .map_or_else(|| "real".to_string(), |c| c.to_string())
         );
         let stderr = log
             .try_clone()
             .map_err(HarnessError::io("open", &node.log))?;
         let mut cmd = std::process::Command::new(&tools.ip);
         cmd.args(["netns", "exec", &netns::namespace(id)]);
-        if let (Some(offset), Some(lib)) = (node.clock_offset, &tools.faketime_lib) {
+        if let (Some(shift), Some(lib)) = (node.clock_offset, &tools.faketime_lib) {
             // `env` execs orderd (same pid), so signals reach it; `ip` itself runs unfaked.
             cmd.arg("env")
                 .arg(format!("LD_PRELOAD={}", lib.display()))
-                .arg(format!("FAKETIME={offset:+}"))
+                .arg(format!("FAKETIME={}", shift.faketime()))
                 .arg("FAKETIME_DONT_FAKE_MONOTONIC=1");
         }
         cmd.arg(orderd)
@@ -308,8 +501,8 @@ impl Cluster {
         Ok(())
     }
 
-    /// Sets the clock offset node `id` runs under from its next start (`None`: real time).
-    pub fn set_clock_offset(&mut self, id: NodeId, offset: Option<i64>) {
+    /// Sets the clock shift node `id` runs under from its next start (`None`: real time).
+    pub fn set_clock_offset(&mut self, id: NodeId, offset: Option<ClockShift>) {
         if let Some(n) = self.nodes.get_mut(&id) {
             n.clock_offset = offset;
         }
@@ -436,6 +629,17 @@ impl Cluster {
                 let _ = child.wait();
             }
         }
+        // The nodes are dead, so nothing writes any more: stop each lazyfs (it drops its
+        // cache) and make sure its mount is gone before the temp dir is deleted.
+        let mut mounted = false;
+        for fs in self.lazyfs.values_mut() {
+            let p = fs.stop();
+            mounted |= !p.is_empty() && osj_lazyfs::is_fuse_mount(&fs.mountpoint).unwrap_or(true);
+            problems.extend(p);
+        }
+        self.lazyfs.clear();
+        // Stops every listener and closes every proxied connection.
+        self.proxy = None;
         problems.extend(
             netns::teardown(&self.tools, &self.ids)
                 .into_iter()
@@ -443,7 +647,15 @@ impl Cluster {
         );
         if let Some(work) = self.work.take() {
             let path = work.path().to_path_buf();
-            if let Err(e) = work.close() {
+            if mounted {
+                // Never delete through a mount; the next run's stale cleanup detaches it
+                // and removes the dir.
+                let _ = work.keep();
+                problems.push(format!(
+                    "kept {} (a lazyfs mount is still inside)",
+                    path.display()
+                ));
+            } else if let Err(e) = work.close() {
                 problems.push(format!("cannot remove {}: {e}", path.display()));
             }
         }
@@ -558,5 +770,20 @@ mod tests {
             toml.contains("grpc_addr = \"10.213.0.2:7001\"\nstatus_addr = \"10.213.0.2:7002\"")
         );
         assert!(config_toml(&[1], 1).contains("replication_factor = 1"));
+    }
+
+    #[test]
+    fn clock_shifts_become_faketime_specs() {
+        let shift = |offset_secs, rate_pct| ClockShift {
+            offset_secs,
+            rate_pct,
+        };
+        assert_eq!(shift(90, 100).faketime(), "+90");
+        assert_eq!(shift(-3600, 100).faketime(), "-3600");
+        assert_eq!(shift(0, 150).faketime(), "+0 x1.50");
+        assert_eq!(shift(0, 50).faketime(), "+0 x0.50");
+        assert_eq!(shift(0, 300).faketime(), "+0 x3.00");
+        assert_eq!(shift(0, 300).to_string(), "+0 s at 300% speed");
+        assert_eq!(shift(172_800, 100).to_string(), "+172800 s");
     }
 }

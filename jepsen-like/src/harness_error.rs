@@ -72,6 +72,11 @@ pub enum HarnessError {
     /// A workload's setup (before any fault) could not be completed.
     #[error("workload setup failed: {0}")]
     Setup(String),
+    /// Returned when the nodes' lazyfs cannot be used: the lost-writes nemesis (or
+    /// `--lazyfs`) was asked for but the `osj-lazyfs` binary or `/dev/fuse` is missing, or a
+    /// daemon did not become ready.
+    #[error("lost-writes / --lazyfs: {0}")]
+    Lazyfs(String),
     /// Ctrl-C: the run was stopped and everything torn down.
     #[error("interrupted; tearing the cluster down")]
     Interrupted,

@@ -1,7 +1,7 @@
 //! `jepsen-like`: orderstore's chaos suite. It runs real `orderd` processes, each in its own
 //! Linux network namespace, drives concurrent client workloads through the SDK while nemeses
-//! inject real faults (partitions, crashes, pauses, packet loss, clock skew, leader
-//! transfers), records a Jepsen-style history, and checks it.
+//! inject real faults (partitions, crashes, pauses, packet loss and duplication, delay,
+//! bandwidth limits, stalls and resets on node-to-node TCP, clock skew, leader transfers), records a Jepsen-style history, and checks it.
 //!
 //! A history is a sequence of [`Op`]s: each client process invokes an operation and completes it
 //! once with `ok`, `fail` (definitely no effect) or `info` (unknown: maybe took effect, any time
@@ -41,6 +41,10 @@
 //!   stale-state cleanup.
 //! - [`cluster`]: [`Cluster`], `orderd` processes in the namespaces, readiness, kill/pause,
 //!   teardown on drop.
+//! - [`node_fs`]: the nodes' data dirs on `osj-lazyfs` (lost-writes nemesis): daemons,
+//!   `clear-cache`, stats, stale-mount cleanup.
+//! - [`proxy`]: [`proxy::Proxy`], the userspace TCP proxy between nodes and its toxics
+//!   (latency, bandwidth, stall, reset).
 //! - [`nemesis`]: fault kinds, the seeded [`nemesis::schedule`], partition grudges
 //!   ([`nemesis::partition`]), the executor and the final heal.
 //! - [`recorder`]: [`Recorder`], the one lock + one clock that histories are recorded under.
@@ -60,8 +64,10 @@ mod linearizability;
 mod model;
 pub mod nemesis;
 pub mod netns;
+pub mod node_fs;
 mod op;
 pub mod preflight;
+pub mod proxy;
 mod purchase_checker;
 pub mod recorder;
 mod register_checker;

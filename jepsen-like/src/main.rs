@@ -49,9 +49,10 @@ struct RunArgs {
     #[arg(long, value_enum, default_value = "register")]
     workload: WorkloadKind,
     /// Faults: none, combined (every kind), or a comma-separated list of partition, kill,
-    /// pause, loss, clock, leader-transfer.
-    #[arg(long, default_value = "none", value_parser = parse_nemesis)]
-    nemesis: std::vec::Vec<NemesisKind>,
+    /// pause, loss, clock, leader-transfer, delay, bandwidth, stall, reset, duplicate,
+    /// lost-writes, and packet (= loss, delay, bandwidth, stall, reset).
+    #[arg(long, default_value = "none", value_parser = parse_selection)]
+    nemesis: Selection,
     /// Cluster size (1..=9).
     #[arg(long, default_value_t = 3)]
     nodes: u64,
@@ -85,6 +86,35 @@ struct RunArgs {
     /// Upper bound of each worker's random pause between operations.
     #[arg(long, default_value = "20ms", value_parser = parse_duration)]
     think_max: Duration,
+    /// Route node-to-node traffic through the harness's TCP proxy even without a proxy
+    /// nemesis (delay, bandwidth, stall, reset turn it on by themselves).
+    #[arg(long)]
+    proxy: bool,
+    /// Put every node's data dir on an osj-lazyfs FUSE mount even without the lost-writes
+    /// nemesis (which turns it on by itself).
+    #[arg(long)]
+    lazyfs: bool,
+    /// The osj-lazyfs binary; default: $OSJ_LAZYFS_BIN, else `osj-lazyfs` next to this
+    /// executable.
+    #[arg(long)]
+    lazyfs_bin: Option<PathBuf>,
+}
+
+/// `--nemesis` as parsed: the kinds, and whether `lost-writes` was named (a machine without
+/// lazyfs then refuses the run; under `combined` it skips the kind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Selection {
+    kinds: Vec<NemesisKind>,
+    lost_writes_named: bool,
+}
+
+fn parse_selection(s: &str) -> Result<Selection, String> {
+    Ok(Selection {
+        kinds: parse_nemesis(s)?,
+        lost_writes_named: s
+            .split(',')
+            .any(|w| w.trim() == NemesisKind::LostWrites.name()),
+    })
 }
 
 /// `500ms`, `20s`, `2m`, or a bare number of seconds.
@@ -148,7 +178,7 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     let opts = RunOptions {
         workload: args.workload,
-        nemesis: args.nemesis,
+        nemesis: args.nemesis.kinds,
         nodes: args.nodes,
         shards: args.shards,
         time_limit: args.time_limit,
@@ -160,6 +190,10 @@ async fn run(args: RunArgs) -> ExitCode {
         max_ops: args.max_ops,
         ready_timeout: args.ready_timeout,
         think_max: args.think_max,
+        proxy: args.proxy,
+        lazyfs: args.lazyfs,
+        lazyfs_bin: args.lazyfs_bin,
+        lost_writes_named: args.nemesis.lost_writes_named,
     };
     // Ctrl-C drops the run future: its tasks are aborted and the cluster's Drop tears
     // everything down.
@@ -181,6 +215,37 @@ async fn run(args: RunArgs) -> ExitCode {
                 summary.duration_ms as f64 / 1000.0,
                 args.out.display()
             );
+            if summary.proxy {
+                let l = &summary.proxy_links;
+                let sum =
+                    |f: fn(&jepsen_like::proxy::LinkStats) -> u64| l.iter().map(f).sum::<u64>();
+                println!(
+                    "proxy: {} links, {} connections ({} upstream failures, {} reset by the nemesis), {} bytes forward, {} bytes back",
+                    l.len(),
+                    sum(|s| s.connections),
+                    sum(|s| s.connect_failures),
+                    sum(|s| s.resets),
+                    sum(|s| s.forward_written),
+                    sum(|s| s.backward_written)
+                );
+            }
+            if !summary.lost_writes.is_empty() || summary.lazyfs {
+                let dropped: Vec<String> = summary
+                    .lost_writes
+                    .iter()
+                    .map(|l| format!("node {}: {} bytes in {} files", l.node, l.bytes, l.files))
+                    .collect();
+                let fsyncs: u64 = summary.lazyfs_stats.iter().map(|s| s.fsyncs).sum();
+                println!(
+                    "lazyfs: {} lost-writes windows ({}); {fsyncs} fsyncs on all nodes",
+                    summary.lost_writes.len(),
+                    if dropped.is_empty() {
+                        "none".to_string()
+                    } else {
+                        dropped.join(", ")
+                    }
+                );
+            }
             for p in &summary.teardown_problems {
                 eprintln!("jepsen-like: teardown: {p}");
             }
@@ -312,7 +377,24 @@ mod tests {
             panic!("expected run");
         };
         assert_eq!(args.workload, WorkloadKind::Set);
-        assert_eq!(args.nemesis, [NemesisKind::Partition, NemesisKind::Kill]);
+        assert_eq!(
+            args.nemesis.kinds,
+            [NemesisKind::Partition, NemesisKind::Kill]
+        );
+        assert!(!args.nemesis.lost_writes_named && !args.lazyfs);
         assert_eq!(args.time_limit, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn lost_writes_named_or_implied() {
+        let named = parse_selection("partition, lost-writes").unwrap();
+        assert!(named.lost_writes_named);
+        assert_eq!(
+            named.kinds,
+            [NemesisKind::Partition, NemesisKind::LostWrites]
+        );
+        let implied = parse_selection("combined").unwrap();
+        assert!(implied.kinds.contains(&NemesisKind::LostWrites));
+        assert!(!implied.lost_writes_named);
     }
 }

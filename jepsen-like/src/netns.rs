@@ -4,8 +4,17 @@
 //! namespace and reach the nodes through the bridge.
 //!
 //! Each namespace gets two iptables chains hooked into `INPUT` for traffic arriving on `eth0`:
-//! `OSJ-PART` (partition rules) and `OSJ-LOSS` (random packet loss), so each kind of fault is
-//! healed by flushing its own chain. Nothing is ever changed in the root namespace's iptables.
+//! `OSJ-PART` (partition rules) and `OSJ-LOSS` (random packet loss), and one in the `mangle`
+//! table hooked into `POSTROUTING` for traffic leaving on `eth0`: `OSJ-DUP` (packet
+//! duplication with `TEE`), so each kind of fault is healed by flushing its own chain. Nothing
+//! is ever changed in the root namespace's iptables.
+//!
+//! When node-to-node traffic goes through the harness's [`crate::proxy`], each node's
+//! namespace also gets a `nat` chain `OSJ-PROXY` hooked into `OUTPUT` that DNATs its
+//! connections to a peer's gRPC address to the proxy's listener for that link on the bridge
+//! address ([`proxy_redirect_commands`]), and the bridge carries one extra address per node,
+//! 10.213.0.(100+N)/32 ([`proxy_source_ip`]), that the proxy connects from on node N's behalf
+//! (so the receiving node, and its partition rules, can still tell the sender).
 //!
 //! Command lists are built by pure functions (unit-tested) and run by [`run`] /
 //! [`run_blocking`]. Every name the harness creates starts with [`PREFIX`], which is how a
@@ -32,6 +41,10 @@ pub const PREFIX_LEN: u8 = 24;
 pub const PARTITION_CHAIN: &str = "OSJ-PART";
 /// Chain holding packet-loss rules in each namespace.
 pub const LOSS_CHAIN: &str = "OSJ-LOSS";
+/// `mangle` chain holding packet-duplication rules in each namespace.
+pub const DUP_CHAIN: &str = "OSJ-DUP";
+/// `nat` chain redirecting node-to-node connections to the proxy in each namespace.
+pub const PROXY_CHAIN: &str = "OSJ-PROXY";
 /// The interface name inside each namespace.
 pub const NODE_IF: &str = "eth0";
 /// Node ids must lie in `1..=MAX_NODES` (they are the last octet; the machine is small).
@@ -50,6 +63,18 @@ pub fn host_veth(id: NodeId) -> String {
 /// Node `id`'s address.
 pub fn node_ip(id: NodeId) -> String {
     format!("10.213.0.{id}")
+}
+
+/// The address the proxy connects from on node `id`'s behalf (an extra address of the
+/// bridge while the proxy runs).
+pub fn proxy_source_ip(id: NodeId) -> String {
+    format!("10.213.0.{}", 100 + id)
+}
+
+/// Every source address traffic from node `id` can arrive with: its own, and the proxy's on
+/// its behalf. Rules that drop a node's traffic by source drop both.
+pub fn source_ips(id: NodeId) -> [String; 2] {
+    [node_ip(id), proxy_source_ip(id)]
 }
 
 /// A program and its arguments. `program` is `ip` or `iptables` (resolved through [`Tools`]
@@ -164,9 +189,49 @@ pub fn setup_commands(nodes: &[NodeId]) -> Vec<Cmd> {
             Cmd::iptables(id, &format!("-N {LOSS_CHAIN}")),
             Cmd::iptables(id, &format!("-A INPUT -i {NODE_IF} -j {PARTITION_CHAIN}")),
             Cmd::iptables(id, &format!("-A INPUT -i {NODE_IF} -j {LOSS_CHAIN}")),
+            Cmd::iptables(id, &format!("-t mangle -N {DUP_CHAIN}")),
+            Cmd::iptables(
+                id,
+                &format!("-t mangle -A POSTROUTING -o {NODE_IF} -j {DUP_CHAIN}"),
+            ),
         ]);
     }
     cmds
+}
+
+/// Commands that add the proxy's per-sender source addresses to the bridge.
+pub fn proxy_alias_commands(nodes: &[NodeId]) -> Vec<Cmd> {
+    nodes
+        .iter()
+        .map(|&id| Cmd::ip(&format!("addr add {}/32 dev {BRIDGE}", proxy_source_ip(id))))
+        .collect()
+}
+
+/// Commands that send node `id`'s connections to each peer's gRPC port (`peers`: peer, its
+/// gRPC port, and the proxy's port for the link `id -> peer` on [`BRIDGE_ADDR`]) to the proxy.
+/// Only new connections are redirected (NAT decides per connection), so these must be
+/// installed before the node starts.
+pub fn proxy_redirect_commands(id: NodeId, peers: &[(NodeId, u16, u16)]) -> Vec<Cmd> {
+    let mut cmds = vec![
+        Cmd::iptables(id, &format!("-t nat -N {PROXY_CHAIN}")),
+        Cmd::iptables(id, &format!("-t nat -A OUTPUT -j {PROXY_CHAIN}")),
+    ];
+    for &(peer, grpc_port, proxy_port) in peers {
+        cmds.push(Cmd::iptables(
+            id,
+            &format!(
+                "-t nat -A {PROXY_CHAIN} -p tcp -d {} --dport {grpc_port} -j DNAT --to-destination {BRIDGE_ADDR}:{proxy_port}",
+                node_ip(peer)
+            ),
+        ));
+    }
+    cmds
+}
+
+/// Node `id`'s redirect rules with their packet counters (the first packet of each
+/// connection), as `iptables -L -v -x` prints them.
+pub fn proxy_counters_command(id: NodeId) -> Cmd {
+    Cmd::iptables(id, &format!("-t nat -L {PROXY_CHAIN} -n -v -x"))
 }
 
 /// Commands that remove the network for `nodes`, in order; each may fail harmlessly (the thing
@@ -180,8 +245,18 @@ pub fn teardown_commands(nodes: &[NodeId]) -> Vec<Cmd> {
         cmds.push(Cmd::ip(&format!("netns del {}", namespace(id))));
         cmds.push(Cmd::ip(&format!("link del {}", host_veth(id))));
     }
+    cmds.extend(proxy_alias_removal(nodes));
     cmds.push(Cmd::ip(&format!("link del {BRIDGE}")));
     cmds
+}
+
+/// Commands that remove the proxy's source addresses from the bridge (deleting the bridge
+/// would take them along; removing them first keeps that explicit).
+fn proxy_alias_removal(nodes: &[NodeId]) -> Vec<Cmd> {
+    nodes
+        .iter()
+        .map(|&id| Cmd::ip(&format!("addr del {}/32 dev {BRIDGE}", proxy_source_ip(id))))
+        .collect()
 }
 
 /// Runs `cmd` to completion without blocking the async runtime; its stdout on success.
@@ -293,13 +368,47 @@ pub fn leftovers(tools: &Tools) -> Vec<String> {
                 .map(|n| format!("link {n}")),
         );
     }
+    if let Ok(out) = run_blocking(tools, &Cmd::ip("-o -4 addr show")) {
+        left.extend(
+            parse_test_addresses(&out)
+                .into_iter()
+                .map(|(dev, a)| format!("address {a} on {dev}")),
+        );
+    }
     left
 }
 
-/// Removes every `osj-*` namespace (killing its processes) and link a crashed run left behind.
-/// Only call while holding the [`RunLock`](crate::preflight::RunLock). Returns what it removed.
+/// `(device, address/len)` of test-subnet (10.213.0.x) addresses in root-namespace
+/// `ip -o -4 addr show` output (`7: osj-br0    inet 10.213.0.101/32 scope global osj-br0 ...`).
+pub fn parse_test_addresses(output: &str) -> Vec<(String, String)> {
+    output
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let dev = words.nth(1)?;
+            let addr = words.skip_while(|w| *w != "inet").nth(1)?;
+            addr.starts_with("10.213.0.")
+                .then(|| (dev.to_string(), addr.to_string()))
+        })
+        .collect()
+}
+
+/// Removes every `osj-*` namespace (killing its processes), test-subnet address on the bridge
+/// (the proxy's source addresses) and `osj-*` link a crashed run left behind. Only call while
+/// holding the [`RunLock`](crate::preflight::RunLock). Returns what it removed.
 pub fn stale_cleanup(tools: &Tools) -> Vec<String> {
     let mut removed = Vec::new();
+    if let Ok(out) = run_blocking(tools, &Cmd::ip("-o -4 addr show")) {
+        for (dev, addr) in parse_test_addresses(&out) {
+            // The bridge's own address goes with the bridge below; only the extra ones here.
+            if dev == BRIDGE
+                && addr != format!("{BRIDGE_ADDR}/{PREFIX_LEN}")
+                && run_blocking(tools, &Cmd::ip(&format!("addr del {addr} dev {dev}"))).is_ok()
+            {
+                removed.push(format!("address {addr} on {dev}"));
+            }
+        }
+    }
     if let Ok(out) = run_blocking(tools, &Cmd::ip("netns list")) {
         for ns in parse_netns_list(&out) {
             kill_namespace_processes(tools, &ns);
@@ -350,6 +459,12 @@ mod tests {
         assert!(cmds.contains(
             &"ip netns exec osj-n2 iptables -w -A INPUT -i eth0 -j OSJ-LOSS".to_string()
         ));
+        assert!(
+            cmds.contains(
+                &"ip netns exec osj-n1 iptables -w -t mangle -A POSTROUTING -o eth0 -j OSJ-DUP"
+                    .to_string()
+            )
+        );
         // Every command touches only harness-named objects or runs inside a harness namespace.
         for c in &cmds {
             assert!(c.contains("osj-"), "{c}");
@@ -367,6 +482,7 @@ mod tests {
             assert!(cmds.contains(&format!("ip link del osj-v{id}")));
         }
         assert_eq!(cmds.last().unwrap(), "ip link del osj-br0");
+        assert!(cmds.contains(&"ip addr del 10.213.0.102/32 dev osj-br0".to_string()));
         // Teardown never touches the root namespace's iptables.
         assert!(cmds.iter().all(|c| !c.contains("iptables")));
     }
@@ -378,5 +494,45 @@ mod tests {
         let links = "1: lo: <LOOPBACK,UP> mtu 65536\n4: eth0: <UP> mtu 1400\n\
                      9: osj-v2@if8: <BROADCAST> mtu 1500\n10: osj-br0: <UP> mtu 1500\n";
         assert_eq!(parse_link_list(links), ["osj-v2", "osj-br0"]);
+        let addrs = "1: lo    inet 127.0.0.1/8 scope host lo\n\
+                     7: osj-br0    inet 10.213.0.254/24 scope global osj-br0\\       valid_lft forever\n\
+                     7: osj-br0    inet 10.213.0.101/32 scope global osj-br0\n";
+        assert_eq!(
+            parse_test_addresses(addrs),
+            [
+                ("osj-br0".to_string(), "10.213.0.254/24".to_string()),
+                ("osj-br0".to_string(), "10.213.0.101/32".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn proxy_commands_alias_the_senders_and_redirect_each_peer() {
+        assert_eq!(proxy_source_ip(3), "10.213.0.103");
+        assert_eq!(source_ips(2), ["10.213.0.2", "10.213.0.102"]);
+        let aliases: Vec<String> = proxy_alias_commands(&[1, 9])
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            aliases,
+            [
+                "ip addr add 10.213.0.101/32 dev osj-br0",
+                "ip addr add 10.213.0.109/32 dev osj-br0"
+            ]
+        );
+        let redirect: Vec<String> = proxy_redirect_commands(1, &[(2, 7001, 40001)])
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            redirect,
+            [
+                "ip netns exec osj-n1 iptables -w -t nat -N OSJ-PROXY",
+                "ip netns exec osj-n1 iptables -w -t nat -A OUTPUT -j OSJ-PROXY",
+                "ip netns exec osj-n1 iptables -w -t nat -A OSJ-PROXY -p tcp -d 10.213.0.2 \
+                 --dport 7001 -j DNAT --to-destination 10.213.0.254:40001",
+            ]
+        );
     }
 }

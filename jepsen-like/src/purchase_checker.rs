@@ -190,6 +190,13 @@ pub enum PurchaseViolation {
     },
     /// The saga's account, amount or lines are not the request's.
     RequestMismatch { order_id: String, why: String },
+    /// A purchase (a first try or a retry with the same key and request) was answered
+    /// `ALREADY_EXISTS` instead of replaying: the key's idempotency record was lost.
+    NotReplayed {
+        order_id: String,
+        idempotency_key: String,
+        index: u64,
+    },
 }
 
 /// What the history says about one idempotency key.
@@ -301,6 +308,15 @@ pub fn check_purchases(history: &History) -> PurchaseReport {
             continue;
         };
         report.attempted += 1;
+        if let Some(c) = pair.completion
+            && c.error.as_deref() == Some("ALREADY_EXISTS")
+        {
+            v.push(PurchaseViolation::NotReplayed {
+                order_id: order_id.clone(),
+                idempotency_key: idempotency_key.clone(),
+                index: c.index,
+            });
+        }
         let k = keys.entry(idempotency_key).or_insert(KeyOps {
             order_id,
             account_id,
@@ -829,6 +845,37 @@ mod tests {
         assert_eq!(r.compensation_reasons.get("sold_out"), Some(&1));
         assert_eq!((r.captured_total, r.completed_amount_total), (30, 30));
         assert_eq!(r.keys, 4);
+    }
+
+    #[test]
+    fn a_purchase_refused_as_already_exists_is_caught() {
+        let mut w = world();
+        // o4's retry (after its info answer) was refused instead of replayed.
+        w.ops.push(("o4".into(), "b".into(), 1, OpType::Info, None));
+        let mut h = history(&w);
+        let last_retry = h
+            .ops()
+            .iter()
+            .rposition(|o| o.op_type == OpType::Info)
+            .expect("the retry");
+        h = History::new(
+            h.ops()
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    let mut o = o.clone();
+                    if i == last_retry {
+                        o.error = Some("ALREADY_EXISTS".into());
+                    }
+                    o
+                })
+                .collect(),
+        )
+        .unwrap();
+        let r = check_purchases(&h);
+        assert_eq!(kinds(&r), ["not_replayed"], "{r:#?}");
+        // Recorded with another error, the same retry is fine.
+        assert_eq!(check_purchases(&history(&w)).verdict, CheckerVerdict::Pass);
     }
 
     #[test]

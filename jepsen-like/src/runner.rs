@@ -29,11 +29,15 @@ use crate::harness_error::HarnessError;
 use crate::history::History;
 use crate::html;
 use crate::nemesis;
+use crate::nemesis::LostWrites;
 use crate::nemesis::Nemesis;
 use crate::nemesis::NemesisEvent;
 use crate::nemesis::NemesisKind;
+use crate::node_fs;
+use crate::node_fs::NodeFsStats;
 use crate::op::OpType;
 use crate::preflight;
+use crate::proxy::LinkStats;
 use crate::recorder::Recorder;
 use crate::report::{CheckReport, Outcome, check_history};
 use crate::workload;
@@ -60,6 +64,18 @@ pub struct RunOptions {
     pub ready_timeout: Duration,
     /// Upper bound of the random pause between a worker's operations.
     pub think_max: Duration,
+    /// Route node-to-node traffic through the TCP proxy even when no proxy nemesis is
+    /// selected (it always does when one is).
+    pub proxy: bool,
+    /// Put the nodes' data dirs on `osj-lazyfs` even without the lost-writes nemesis (it
+    /// always does with it).
+    pub lazyfs: bool,
+    /// The `osj-lazyfs` binary (`--lazyfs-bin`); else `$OSJ_LAZYFS_BIN`, else beside this
+    /// executable.
+    pub lazyfs_bin: Option<PathBuf>,
+    /// Whether `lost-writes` was named in `--nemesis` (not only implied by `combined`): then
+    /// a machine without lazyfs refuses the run instead of skipping the kind.
+    pub lost_writes_named: bool,
 }
 
 /// Operation counts by completion type.
@@ -99,6 +115,66 @@ pub struct RunSummary {
     pub exit_code: u8,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub teardown_problems: Vec<String>,
+    /// Whether node-to-node traffic went through the TCP proxy.
+    #[serde(default)]
+    pub proxy: bool,
+    /// The proxy's counters per link (connections, resets, bytes each way), at the end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxy_links: Vec<LinkStats>,
+    /// Each node's DNAT rules into the proxy with their counters (`iptables -t nat -L -v
+    /// -x`: packets, bytes, ...; NAT sees the first packet of each connection), at the end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxy_redirects: Vec<String>,
+    /// Latency of the operations that completed `ok` (invocation to completion).
+    #[serde(default)]
+    pub ok_latency: LatencySummary,
+    /// Whether the nodes' data dirs were `osj-lazyfs` mounts.
+    #[serde(default)]
+    pub lazyfs: bool,
+    /// Each node's lazyfs counters at the end (fsyncs, bytes written, synced, dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lazyfs_stats: Vec<NodeFsStats>,
+    /// Each `lost-writes` window's `clear-cache` reply (node, files, bytes dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_writes: Vec<LostWrites>,
+}
+
+/// Latency percentiles in milliseconds (nearest rank); all zero without operations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Latency percentiles of `history`'s `ok` operations.
+pub fn ok_latency(history: &History) -> LatencySummary {
+    let mut ns: Vec<u64> = history
+        .pairs()
+        .into_iter()
+        .filter_map(|p| {
+            p.completion
+                .filter(|c| c.op_type == OpType::Ok)
+                .map(|c| c.time_ns - p.invoke.time_ns)
+        })
+        .collect();
+    if ns.is_empty() {
+        return LatencySummary::default();
+    }
+    ns.sort_unstable();
+    let at = |q: f64| {
+        let rank = ((q * ns.len() as f64).ceil() as usize).clamp(1, ns.len());
+        ns[rank - 1] as f64 / 1e6
+    };
+    LatencySummary {
+        count: ns.len() as u64,
+        p50_ms: at(0.50),
+        p90_ms: at(0.90),
+        p99_ms: at(0.99),
+        max_ms: at(1.0),
+    }
 }
 
 /// Counts of `history`'s operations, overall and per `f`.
@@ -147,6 +223,26 @@ pub async fn run(opts: &RunOptions) -> Result<(RunSummary, CheckReport), Harness
         eprintln!("jepsen-like: {why}");
         skipped.push(why.to_string());
     }
+    let lazyfs = if opts.lazyfs || kinds.contains(&NemesisKind::LostWrites) {
+        match node_fs::preflight(opts.lazyfs_bin.as_deref()) {
+            Ok(binary) => Some(binary),
+            // Asked for by name: refuse, a run without the fault would look like a pass.
+            Err(why) if opts.lazyfs || opts.lost_writes_named => {
+                return Err(HarnessError::Lazyfs(why));
+            }
+            // Only implied by `combined`: run the other kinds, like `clock` without
+            // libfaketime.
+            Err(why) => {
+                kinds.retain(|k| *k != NemesisKind::LostWrites);
+                let why = format!("lost-writes: SKIPPED, {why}");
+                eprintln!("jepsen-like: {why}");
+                skipped.push(why);
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     let spec = ClusterSpec {
         nodes: opts.nodes,
@@ -154,6 +250,8 @@ pub async fn run(opts: &RunOptions) -> Result<(RunSummary, CheckReport), Harness
         orderd: opts.orderd.clone(),
         out_dir: opts.out.clone(),
         ready_timeout: opts.ready_timeout,
+        proxy: opts.proxy || kinds.iter().any(|k| k.uses_proxy()),
+        lazyfs,
     };
     let started = Instant::now();
     let cluster = Cluster::start(&spec, tools).await?;
@@ -276,6 +374,14 @@ pub async fn run(opts: &RunOptions) -> Result<(RunSummary, CheckReport), Harness
     write(&history_path, &history.to_jsonl())?;
     let report = check_history(&history);
     let (ops, ops_by_f) = count_ops(&history);
+    let (proxy_links, proxy_redirects, lazyfs_stats) = {
+        let c = cluster.lock().await;
+        (
+            c.proxy().map(|p| p.stats()).unwrap_or_default(),
+            c.proxy_redirect_counters().await,
+            c.lazyfs_stats().await,
+        )
+    };
     let teardown_problems = match Arc::try_unwrap(cluster) {
         Ok(c) => c.into_inner().teardown(),
         // The nemesis task has finished, so no other handle exists; if one did, Drop of
@@ -300,6 +406,13 @@ pub async fn run(opts: &RunOptions) -> Result<(RunSummary, CheckReport), Harness
         outcome: report.outcome,
         exit_code: report.exit_code(),
         teardown_problems,
+        proxy: spec.proxy,
+        proxy_links,
+        proxy_redirects,
+        ok_latency: ok_latency(&history),
+        lazyfs: spec.lazyfs.is_some(),
+        lazyfs_stats,
+        lost_writes: events.iter().filter_map(|e| e.lost_writes).collect(),
     };
     write(&opts.out.join("report.json"), &json(&report))?;
     write(&opts.out.join("summary.json"), &json(&summary))?;
@@ -343,4 +456,45 @@ pub fn resolve_orderd(explicit: Option<PathBuf>) -> Result<PathBuf, HarnessError
             .collect::<Vec<_>>()
             .join(", "),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::Op;
+    use crate::op::Payload;
+
+    #[test]
+    fn ok_latency_percentiles_use_nearest_rank_over_ok_ops_only() {
+        let read = || Payload::Read {
+            order_id: "o".into(),
+            observed: None,
+        };
+        let mut ops = Vec::new();
+        let mut t = 0;
+        // 10 ok reads taking 1..=10 ms, then one failed read taking 100 ms.
+        let mut push = |op_type, time_ns| {
+            let index = ops.len() as u64;
+            ops.push(Op {
+                process: 0,
+                index,
+                op_type,
+                time_ns,
+                payload: read(),
+                error: None,
+            });
+        };
+        for ms in (1..=10u64).chain([100]) {
+            push(OpType::Invoke, t);
+            t += ms * 1_000_000;
+            push(if ms == 100 { OpType::Fail } else { OpType::Ok }, t);
+        }
+        let l = ok_latency(&History::new(ops).unwrap());
+        assert_eq!(l.count, 10);
+        assert_eq!(
+            (l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
+            (5.0, 9.0, 10.0, 10.0)
+        );
+        assert_eq!(ok_latency(&History::empty()), LatencySummary::default());
+    }
 }

@@ -87,7 +87,19 @@ pub enum SetViolation {
     },
     /// One order id is listed `count` times.
     RepeatedElement { order_id: String, count: usize },
+    /// A retry of an add (same idempotency key, same request) was refused as `ALREADY_EXISTS`
+    /// instead of replaying the first answer: the key's record was lost.
+    NotReplayed {
+        order_id: String,
+        idempotency_key: String,
+        add_index: u64,
+    },
 }
+
+/// The error kind of a keyed create that found its order existing but no idempotency record.
+/// Every add has a key of its own (retries reuse it with the same request), so the server
+/// must replay, never answer this.
+const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
 
 /// What the adds said about one order id.
 #[derive(Default)]
@@ -143,6 +155,15 @@ pub fn check_set(history: &History) -> SetReport {
         };
         report.attempted += 1;
         let outcome = pair.outcome();
+        if let Some(c) = pair.completion
+            && c.error.as_deref() == Some(ALREADY_EXISTS)
+        {
+            report.violations.push(SetViolation::NotReplayed {
+                order_id: order_id.clone(),
+                idempotency_key: idempotency_key.clone(),
+                add_index: c.index,
+            });
+        }
         match outcome {
             OpType::Ok => report.acknowledged += 1,
             OpType::Fail => report.failed += 1,
@@ -168,8 +189,12 @@ pub fn check_set(history: &History) -> SetReport {
     }
 
     let Some((_, read_invoke, elements)) = final_read else {
-        report.verdict = CheckerVerdict::Unknown;
         report.unknown_reason = Some(UnknownReason::NoFinalRead);
+        report.verdict = if report.violations.is_empty() {
+            CheckerVerdict::Unknown
+        } else {
+            CheckerVerdict::Violation
+        };
         return report;
     };
     report.final_read = Some(read_invoke.index);

@@ -193,6 +193,7 @@ fn every_planted_violation_is_reported() {
             SetViolation::FailedButPresent { .. } => "failed_but_present",
             SetViolation::Duplicate { .. } => "duplicate",
             SetViolation::RepeatedElement { .. } => "repeated",
+            SetViolation::NotReplayed { .. } => "not_replayed",
         })
         .collect();
     // o1 and o2 lost; o4 repeated; o5 failed but present; o9 unexpected.
@@ -206,4 +207,32 @@ fn every_planted_violation_is_reported() {
             "unexpected"
         ]
     );
+}
+
+/// A retry of a timed-out add (same key, same request) answered `ALREADY_EXISTS` instead of
+/// replaying: the order exists, so no-loss holds, but idempotency under retries does not (the
+/// clock nemesis found this: a leader whose clock ran ahead expired the key's record).
+#[test]
+fn a_retry_refused_as_already_exists_is_caught() {
+    let h = Script::new()
+        .info(1, [0, 50], add("o1", "k1"))
+        .fail(2, [60, 70], add("o1", "k1"), "ALREADY_EXISTS")
+        .ok(9, [100, 110], read_all(), listed(&[("o1", "k1")]))
+        .history();
+    let r = check_set(&h);
+    assert_eq!(
+        violations(&r),
+        &[SetViolation::NotReplayed {
+            order_id: "o1".into(),
+            idempotency_key: "k1".into(),
+            add_index: 3
+        }]
+    );
+    // The same history with the retry replayed passes.
+    let h = Script::new()
+        .info(1, [0, 50], add("o1", "k1"))
+        .ok(2, [60, 70], add("o1", "k1"), add("o1", "k1"))
+        .ok(9, [100, 110], read_all(), listed(&[("o1", "k1")]))
+        .history();
+    assert_eq!(check_set(&h).verdict, CheckerVerdict::Pass);
 }

@@ -3,7 +3,9 @@
 //! nodes' `OSJ-PART` chains and [`heal_commands`] flushes them.
 //!
 //! Every shape here is symmetric (if `a` drops `b`, `b` drops `a`), so a cut stops TCP in both
-//! directions even though rules only filter inbound traffic.
+//! directions even though rules only filter inbound traffic. A node's traffic is dropped by
+//! both of its source addresses ([`netns::source_ips`]): its own, and the one the proxy uses
+//! on its behalf, so a partition cuts proxied links too.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -97,21 +99,19 @@ pub fn visible(grudge: &Grudge, node: NodeId, all: &[NodeId]) -> BTreeSet<NodeId
         .collect()
 }
 
-/// iptables commands that install `grudge` (one DROP per (node, source) pair).
+/// iptables commands that install `grudge` (one DROP per (node, source address) pair).
 pub fn rules(grudge: &Grudge) -> Vec<Cmd> {
     grudge
         .iter()
         .flat_map(|(&node, from)| {
-            from.iter().map(move |&src| {
-                Cmd::iptables(
-                    node,
-                    &format!(
-                        "-A {} -s {} -j DROP",
-                        netns::PARTITION_CHAIN,
-                        netns::node_ip(src)
-                    ),
-                )
-            })
+            from.iter()
+                .flat_map(|&src| netns::source_ips(src))
+                .map(move |ip| {
+                    Cmd::iptables(
+                        node,
+                        &format!("-A {} -s {ip} -j DROP", netns::PARTITION_CHAIN),
+                    )
+                })
         })
         .collect()
 }
@@ -210,7 +210,9 @@ mod tests {
             cmds,
             [
                 "ip netns exec osj-n1 iptables -w -A OSJ-PART -s 10.213.0.2 -j DROP",
+                "ip netns exec osj-n1 iptables -w -A OSJ-PART -s 10.213.0.102 -j DROP",
                 "ip netns exec osj-n2 iptables -w -A OSJ-PART -s 10.213.0.1 -j DROP",
+                "ip netns exec osj-n2 iptables -w -A OSJ-PART -s 10.213.0.101 -j DROP",
             ]
         );
         assert_eq!(

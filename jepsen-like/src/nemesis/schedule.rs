@@ -21,6 +21,7 @@ use serde::Serialize;
 use super::partition;
 use super::partition::Grudge;
 use crate::netns::NodeId;
+use crate::proxy::ResetMode;
 
 /// A family of faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -38,17 +39,53 @@ pub enum NemesisKind {
     Clock,
     /// `ClusterAdmin.TransferLeader` of shards, about once a second during the window.
     LeaderTransfer,
+    /// Latency with jitter on proxied links (the TCP proxy).
+    Delay,
+    /// A bandwidth limit on proxied links.
+    Bandwidth,
+    /// Proxied links stop forwarding (connections stay open).
+    Stall,
+    /// Proxied connections reset (RST), once or for the whole window.
+    Reset,
+    /// Outbound packets duplicated at random (`iptables -j TEE`).
+    Duplicate,
+    /// SIGKILL a node, drop what its filesystem had not fsynced (lazyfs `clear-cache`),
+    /// restart it at the end of the window. Needs the nodes' data dirs on `osj-lazyfs`.
+    LostWrites,
 }
 
 impl NemesisKind {
-    pub const ALL: [NemesisKind; 6] = [
+    pub const ALL: [NemesisKind; 12] = [
         NemesisKind::Partition,
         NemesisKind::Kill,
         NemesisKind::Pause,
         NemesisKind::Loss,
         NemesisKind::Clock,
         NemesisKind::LeaderTransfer,
+        NemesisKind::Delay,
+        NemesisKind::Bandwidth,
+        NemesisKind::Stall,
+        NemesisKind::Reset,
+        NemesisKind::Duplicate,
+        NemesisKind::LostWrites,
     ];
+
+    /// What the `packet` selector stands for.
+    pub const PACKET: [NemesisKind; 5] = [
+        NemesisKind::Loss,
+        NemesisKind::Delay,
+        NemesisKind::Bandwidth,
+        NemesisKind::Stall,
+        NemesisKind::Reset,
+    ];
+
+    /// Whether faults of this kind act through the TCP proxy (which then has to run).
+    pub const fn uses_proxy(self) -> bool {
+        matches!(
+            self,
+            NemesisKind::Delay | NemesisKind::Bandwidth | NemesisKind::Stall | NemesisKind::Reset
+        )
+    }
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -58,6 +95,12 @@ impl NemesisKind {
             NemesisKind::Loss => "loss",
             NemesisKind::Clock => "clock",
             NemesisKind::LeaderTransfer => "leader-transfer",
+            NemesisKind::Delay => "delay",
+            NemesisKind::Bandwidth => "bandwidth",
+            NemesisKind::Stall => "stall",
+            NemesisKind::Reset => "reset",
+            NemesisKind::Duplicate => "duplicate",
+            NemesisKind::LostWrites => "lost-writes",
         }
     }
 }
@@ -77,23 +120,29 @@ impl FromStr for NemesisKind {
             .find(|k| k.name() == s.trim())
             .ok_or_else(|| {
                 format!(
-                    "unknown nemesis {s:?}; expected none, combined, or a comma-separated list of: {}",
+                    "unknown nemesis {s:?}; expected none, combined, or a comma-separated list of: packet, {}",
                     NemesisKind::ALL.map(NemesisKind::name).join(", ")
                 )
             })
     }
 }
 
-/// Parses `--nemesis`: `none`, `combined` (every kind) or a comma-separated list of kinds.
-/// The result is sorted and deduplicated.
+/// Parses `--nemesis`: `none`, `combined` (every kind) or a comma-separated list of kinds and
+/// `packet` (= loss, delay, bandwidth, stall, reset). The result is sorted and deduplicated.
 pub fn parse_nemesis(s: &str) -> Result<Vec<NemesisKind>, String> {
     let mut kinds = match s.trim() {
         "none" => Vec::new(),
         "combined" | "all" => NemesisKind::ALL.to_vec(),
-        list => list
-            .split(',')
-            .map(str::parse)
-            .collect::<Result<Vec<NemesisKind>, String>>()?,
+        list => {
+            let mut kinds = Vec::new();
+            for word in list.split(',') {
+                match word.trim() {
+                    "packet" => kinds.extend(NemesisKind::PACKET),
+                    w => kinds.push(w.parse()?),
+                }
+            }
+            kinds
+        }
     };
     kinds.sort();
     kinds.dedup();
@@ -108,6 +157,35 @@ pub enum Target {
     Nodes(Vec<NodeId>),
     /// The leader of shard number `pick % shards` (in shard-id order) when the fault starts.
     LeaderOf { pick: u64 },
+}
+
+/// Which proxied links a proxy fault acts on (both directions of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Links {
+    /// Every link to and from this node.
+    Node(NodeId),
+    /// Every link.
+    All,
+}
+
+impl Links {
+    /// The node whose links these are (`None`: all links).
+    pub fn node(self) -> Option<NodeId> {
+        match self {
+            Links::Node(n) => Some(n),
+            Links::All => None,
+        }
+    }
+}
+
+impl fmt::Display for Links {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Links::Node(n) => write!(f, "the links of node {n}"),
+            Links::All => f.write_str("all links"),
+        }
+    }
 }
 
 /// One fault, with its targets.
@@ -137,14 +215,46 @@ pub enum Fault {
         nodes: Vec<NodeId>,
         percent: u32,
     },
-    /// Run `node` with its wall clock shifted by `offset_secs`.
+    /// Run `node` with its wall clock shifted by `offset_secs`, running at `rate_pct` % of
+    /// real speed (100: real speed).
     ClockSkew {
         node: NodeId,
         offset_secs: i64,
+        rate_pct: u32,
     },
     /// Transfer leadership of shard `pick % shards` (then `pick + 1`, ...) to another replica.
     LeaderTransfer {
         pick: u64,
+    },
+    /// Delay every chunk on `links` by `latency_ms ± jitter_ms`.
+    Delay {
+        links: Links,
+        latency_ms: u64,
+        jitter_ms: u64,
+    },
+    /// Limit `links` to `bytes_per_sec` each way.
+    Bandwidth {
+        links: Links,
+        bytes_per_sec: u64,
+    },
+    /// Stop forwarding on `links`, connections kept open.
+    Stall {
+        links: Links,
+    },
+    /// Reset the connections of `links`, once or also every new one until the window ends.
+    Reset {
+        links: Links,
+        mode: ResetMode,
+    },
+    /// Duplicate `percent`% of the packets `nodes` send.
+    Duplicate {
+        nodes: Vec<NodeId>,
+        percent: u32,
+    },
+    /// SIGKILL one node (a node, or the leader of a shard), drop its un-fsynced writes,
+    /// restart it when the window ends.
+    LostWrites {
+        target: Target,
     },
 }
 
@@ -157,6 +267,12 @@ impl Fault {
             Fault::Loss { .. } => NemesisKind::Loss,
             Fault::ClockSkew { .. } => NemesisKind::Clock,
             Fault::LeaderTransfer { .. } => NemesisKind::LeaderTransfer,
+            Fault::Delay { .. } => NemesisKind::Delay,
+            Fault::Bandwidth { .. } => NemesisKind::Bandwidth,
+            Fault::Stall { .. } => NemesisKind::Stall,
+            Fault::Reset { .. } => NemesisKind::Reset,
+            Fault::Duplicate { .. } => NemesisKind::Duplicate,
+            Fault::LostWrites { .. } => NemesisKind::LostWrites,
         }
     }
 }
@@ -207,6 +323,16 @@ impl Timing {
 /// Clock offsets the clock nemesis picks from (seconds): small skews, and ones around the
 /// idempotency TTL (24 h) and beyond.
 pub const CLOCK_OFFSETS: [i64; 6] = [-90, 90, -3_600, 3_600, 90_000, 2 * 86_400];
+
+/// Clock speeds the clock nemesis picks from (% of real speed), each with equal chance; a
+/// changed speed comes with no offset: the clock starts right and drifts.
+pub const CLOCK_RATES_PCT: [u32; 6] = [100, 100, 100, 50, 150, 300];
+
+/// Base latencies the delay nemesis picks from (ms); the jitter is up to half the base.
+pub const DELAYS_MS: [u64; 5] = [50, 100, 200, 350, 500];
+
+/// Bandwidth limits the bandwidth nemesis picks from (bytes/s): from a crawl to a slow link.
+pub const BANDWIDTHS: [u64; 4] = [8 * 1024, 32 * 1024, 128 * 1024, 1024 * 1024];
 
 /// The schedule for `seed`: deterministic in all arguments. Empty when `kinds` is.
 pub fn generate(
@@ -298,11 +424,65 @@ fn fault(rng: &mut StdRng, kind: NemesisKind, nodes: &[NodeId]) -> Fault {
                 percent: *[10u32, 20, 30, 50].choose(rng).expect("non-empty"),
             }
         }
-        NemesisKind::Clock => Fault::ClockSkew {
-            node: one,
-            offset_secs: *CLOCK_OFFSETS.choose(rng).expect("non-empty"),
-        },
+        NemesisKind::Clock => {
+            let rate_pct = *CLOCK_RATES_PCT.choose(rng).expect("non-empty");
+            let offset = *CLOCK_OFFSETS.choose(rng).expect("non-empty");
+            Fault::ClockSkew {
+                node: one,
+                offset_secs: if rate_pct == 100 { offset } else { 0 },
+                rate_pct,
+            }
+        }
         NemesisKind::LeaderTransfer => Fault::LeaderTransfer { pick },
+        NemesisKind::Delay => {
+            let links = links(rng, one);
+            let latency_ms = *DELAYS_MS.choose(rng).expect("non-empty");
+            Fault::Delay {
+                links,
+                latency_ms,
+                jitter_ms: rng.random_range(0..=latency_ms / 2),
+            }
+        }
+        NemesisKind::Bandwidth => Fault::Bandwidth {
+            links: links(rng, one),
+            bytes_per_sec: *BANDWIDTHS.choose(rng).expect("non-empty"),
+        },
+        NemesisKind::Stall => Fault::Stall {
+            links: links(rng, one),
+        },
+        NemesisKind::Reset => Fault::Reset {
+            links: links(rng, one),
+            mode: if rng.random_bool(0.5) {
+                ResetMode::Once
+            } else {
+                ResetMode::WhileActive
+            },
+        },
+        NemesisKind::Duplicate => {
+            let all = rng.random_bool(0.3);
+            Fault::Duplicate {
+                nodes: if all { nodes.to_vec() } else { vec![one] },
+                percent: *[10u32, 30, 50].choose(rng).expect("non-empty"),
+            }
+        }
+        // One node at a time: each window's loss is attributable to one filesystem, and a
+        // majority keeps serving (a minority crash is what Raft must survive).
+        NemesisKind::LostWrites => Fault::LostWrites {
+            target: if rng.random_bool(0.5) {
+                Target::Nodes(vec![one])
+            } else {
+                Target::LeaderOf { pick }
+            },
+        },
+    }
+}
+
+/// The links of `one` (70 %) or all links.
+fn links(rng: &mut StdRng, one: NodeId) -> Links {
+    if rng.random_bool(0.3) {
+        Links::All
+    } else {
+        Links::Node(one)
     }
 }
 
@@ -312,6 +492,32 @@ mod tests {
 
     fn timing(secs: u64) -> Timing {
         Timing::for_limit(Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn clock_faults_shift_or_change_speed() {
+        let (mut shifted, mut sped) = (0, 0);
+        for seed in 0..200 {
+            for f in generate(seed, &[NemesisKind::Clock], &[1, 2, 3], &timing(60)) {
+                let Fault::ClockSkew {
+                    offset_secs,
+                    rate_pct,
+                    ..
+                } = f.fault
+                else {
+                    panic!("{f:?}");
+                };
+                assert!(CLOCK_RATES_PCT.contains(&rate_pct));
+                if rate_pct == 100 {
+                    assert!(CLOCK_OFFSETS.contains(&offset_secs));
+                    shifted += 1;
+                } else {
+                    assert_eq!(offset_secs, 0, "a changed speed starts from the right time");
+                    sped += 1;
+                }
+            }
+        }
+        assert!(shifted > 0 && sped > 0, "{shifted} shifted, {sped} sped");
     }
 
     #[test]
@@ -375,9 +581,118 @@ mod tests {
     }
 
     #[test]
+    fn proxy_and_duplicate_faults_are_deterministic_and_in_range() {
+        let nodes = [1, 2, 3, 4, 5];
+        let kinds = parse_nemesis("packet,duplicate").unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            let a = generate(seed, &kinds, &nodes, &timing(120));
+            assert_eq!(a, generate(seed, &kinds, &nodes, &timing(120)));
+            for f in &a {
+                seen.insert(f.fault.kind());
+                let links = match &f.fault {
+                    Fault::Delay {
+                        links,
+                        latency_ms,
+                        jitter_ms,
+                    } => {
+                        assert!(DELAYS_MS.contains(latency_ms));
+                        assert!(*jitter_ms <= latency_ms / 2);
+                        Some(*links)
+                    }
+                    Fault::Bandwidth {
+                        links,
+                        bytes_per_sec,
+                    } => {
+                        assert!(BANDWIDTHS.contains(bytes_per_sec));
+                        Some(*links)
+                    }
+                    Fault::Stall { links } | Fault::Reset { links, .. } => Some(*links),
+                    Fault::Duplicate { nodes: ns, percent } => {
+                        assert!(!ns.is_empty() && (1..=50).contains(percent));
+                        None
+                    }
+                    Fault::Loss { .. } => None,
+                    other => panic!("not asked for: {other:?}"),
+                };
+                if let Some(Links::Node(n)) = links {
+                    assert!(nodes.contains(&n));
+                }
+            }
+        }
+        assert_eq!(seen.len(), 6, "every kind drawn: {seen:?}");
+        assert!(kinds.iter().filter(|k| k.uses_proxy()).count() == 4);
+    }
+
+    #[test]
+    fn lost_writes_faults_are_deterministic_and_hit_one_node() {
+        let nodes = [1, 2, 3];
+        let kinds = [NemesisKind::LostWrites];
+        let mut leader = 0;
+        let mut fixed = 0;
+        for seed in 0..40 {
+            let a = generate(seed, &kinds, &nodes, &timing(60));
+            assert!(!a.is_empty());
+            assert_eq!(a, generate(seed, &kinds, &nodes, &timing(60)));
+            for f in &a {
+                match &f.fault {
+                    Fault::LostWrites {
+                        target: Target::Nodes(ns),
+                    } => {
+                        assert!(ns.len() == 1 && nodes.contains(&ns[0]), "{ns:?}");
+                        fixed += 1;
+                    }
+                    Fault::LostWrites {
+                        target: Target::LeaderOf { .. },
+                    } => leader += 1,
+                    other => panic!("not asked for: {other:?}"),
+                }
+            }
+        }
+        assert!(
+            leader > 0 && fixed > 0,
+            "{leader} leader, {fixed} fixed targets"
+        );
+        // `combined` includes it, and the seed still fixes the schedule.
+        let combined = parse_nemesis("combined").unwrap();
+        assert!(combined.contains(&NemesisKind::LostWrites));
+        assert!((0..40).any(|seed| {
+            generate(seed, &combined, &nodes, &timing(120))
+                .iter()
+                .any(|f| f.fault.kind() == NemesisKind::LostWrites)
+        }));
+        let json = serde_json::to_string(&generate(3, &kinds, &nodes, &timing(20))).unwrap();
+        assert!(json.contains("\"fault\":\"lost_writes\""), "{json}");
+    }
+
+    #[test]
     fn parses_nemesis_lists() {
         assert_eq!(parse_nemesis("none").unwrap(), []);
-        assert_eq!(parse_nemesis("combined").unwrap().len(), 6);
+        assert_eq!(parse_nemesis("combined").unwrap().len(), 12);
+        assert_eq!(
+            parse_nemesis("lost-writes,partition").unwrap(),
+            [NemesisKind::Partition, NemesisKind::LostWrites]
+        );
+        assert_eq!(
+            parse_nemesis("packet").unwrap(),
+            [
+                NemesisKind::Loss,
+                NemesisKind::Delay,
+                NemesisKind::Bandwidth,
+                NemesisKind::Stall,
+                NemesisKind::Reset
+            ]
+        );
+        assert_eq!(
+            parse_nemesis("partition,kill,pause,clock,packet")
+                .unwrap()
+                .len(),
+            9
+        );
+        assert_eq!(
+            parse_nemesis("stall,reset").unwrap(),
+            [NemesisKind::Stall, NemesisKind::Reset]
+        );
         assert_eq!(
             parse_nemesis("kill,partition,kill").unwrap(),
             [NemesisKind::Partition, NemesisKind::Kill]

@@ -73,3 +73,23 @@ pub fn jepsen_like(args: &[&str]) -> (i32, String, String) {
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
+
+/// `osj-lazyfs` beside `jepsen-like` in the target dir, else `$OSJ_LAZYFS_BIN`; panics with
+/// how to provide one.
+#[allow(dead_code)] // Only the lost-writes smoke test uses it.
+pub fn lazyfs_bin() -> PathBuf {
+    let sibling = jepsen_like_bin().with_file_name("osj-lazyfs");
+    if sibling.is_file() {
+        return sibling;
+    }
+    if let Some(p) = std::env::var_os("OSJ_LAZYFS_BIN").map(PathBuf::from)
+        && p.is_file()
+    {
+        return p;
+    }
+    panic!(
+        "osj-lazyfs not found at {} and OSJ_LAZYFS_BIN is not set to a file: build it with \
+         `cargo build --workspace --bins` (same target dir) or set OSJ_LAZYFS_BIN",
+        sibling.display()
+    );
+}
