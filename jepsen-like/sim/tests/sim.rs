@@ -99,7 +99,11 @@ fn leader_restore_breaks_log_matching() {
             r.violations
         );
         let r = run(SimConfig::new(seed));
-        assert!(r.passed(), "seed {seed} without leader restore: {:?}", r.violations);
+        assert!(
+            r.passed(),
+            "seed {seed} without leader restore: {:?}",
+            r.violations
+        );
     }
 }
 
