@@ -177,7 +177,10 @@ impl ClockMonitor {
             .iter()
             .map(|(id, s)| {
                 let age = now.saturating_duration_since(s.at).as_secs();
-                format!("node {id}: {:+} ms ±{} ({age} s ago)", s.offset_ms, s.uncertainty_ms)
+                format!(
+                    "node {id}: {:+} ms ±{} ({age} s ago)",
+                    s.offset_ms, s.uncertainty_ms
+                )
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -234,9 +237,12 @@ pub fn spawn_monitor(
                     let sent_wall = now_ms();
                     let sent = Instant::now();
                     let answer = router.probe_clock(peer, PROBE_TIMEOUT).await;
-                    (peer, answer.map(|peer_wall| {
-                        Sample::from_probe(sent_wall, sent.elapsed(), peer_wall, Instant::now())
-                    }))
+                    (
+                        peer,
+                        answer.map(|peer_wall| {
+                            Sample::from_probe(sent_wall, sent.elapsed(), peer_wall, Instant::now())
+                        }),
+                    )
                 }
             });
             for (peer, answer) in futures::future::join_all(round).await {
@@ -259,8 +265,12 @@ pub fn spawn_monitor(
             metrics.clock_healthy.set(i64::from(ok));
             if healthy != Some(ok) {
                 match &verdict {
-                    Ok(()) => tracing::info!("clock agrees with the cluster: proposing and campaigning"),
-                    Err(e) => tracing::warn!(error = %e, "clock untrusted: refusing proposals, not campaigning, handing leaderships away"),
+                    Ok(()) => {
+                        tracing::info!("clock agrees with the cluster: proposing and campaigning")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "clock untrusted: refusing proposals, not campaigning, handing leaderships away")
+                    }
                 }
                 for shard in host.shards() {
                     shard.raft.runtime_config().elect(ok);
@@ -289,7 +299,11 @@ async fn hand_leaderships_away(monitor: &ClockMonitor, host: &ShardHost) {
             .voter_ids()
             .find(|&id| id != me && monitor.peer_agrees(id, now));
         if let Some(to) = target {
-            tracing::warn!(shard = shard.id, to, "clock untrusted: transferring leadership");
+            tracing::warn!(
+                shard = shard.id,
+                to,
+                "clock untrusted: transferring leadership"
+            );
             if let Err(e) = shard.raft.trigger().transfer_leader(to).await {
                 tracing::warn!(shard = shard.id, error = %e, "leadership transfer failed");
             }
@@ -331,7 +345,10 @@ mod tests {
     #[test]
     fn unhealthy_until_the_first_round() {
         let m = ClockMonitor::new(3, MAX);
-        assert_eq!(m.check_at(10_000, Instant::now()), Err(ClockError::NotProbed));
+        assert_eq!(
+            m.check_at(10_000, Instant::now()),
+            Err(ClockError::NotProbed)
+        );
     }
 
     #[test]

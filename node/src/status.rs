@@ -13,7 +13,8 @@ use crate::host::ShardHost;
 /// Serves the status endpoints on `listener` until `shutdown` completes.
 ///
 /// - `/livez`: 200 while the process runs.
-/// - `/readyz`: 200 when every local shard replica knows its leader, 503 otherwise.
+/// - `/readyz`: 200 when every local shard replica knows its leader and the node's clock is
+///   trusted ([`crate::clock`]: it may propose), 503 with the reason otherwise.
 /// - `/metrics`: Prometheus text exposition of [`crate::metrics::NodeMetrics`].
 pub async fn serve(
     listener: TcpListener,
@@ -31,13 +32,15 @@ pub async fn serve(
 }
 
 async fn readyz(State(host): State<ShardHost>) -> impl IntoResponse {
-    if host.all_shards_have_leader() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (
+    if !host.all_shards_have_leader() {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "waiting for shard leaders\n",
-        )
+            "waiting for shard leaders\n".to_string(),
+        );
+    }
+    match host.clock().check() {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
     }
 }
 
