@@ -88,11 +88,11 @@ impl ClockShift {
 
 impl std::fmt::Display for ClockShift {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:+} s", self.offset_secs)?;
-        if self.rate_pct != 100 {
-            write!(f, " at {}% speed", self.rate_pct)?;
+        match (self.offset_secs, self.rate_pct) {
+            (offset, 100) => write!(f, "{offset:+} s off"),
+            (0, rate) => write!(f, "running at {rate}% speed"),
+            (offset, rate) => write!(f, "{offset:+} s off, running at {rate}% speed"),
         }
-        Ok(())
     }
 }
 
@@ -783,7 +783,11 @@ mod tests {
         assert_eq!(shift(0, 150).faketime(), "+0 x1.50");
         assert_eq!(shift(0, 50).faketime(), "+0 x0.50");
         assert_eq!(shift(0, 300).faketime(), "+0 x3.00");
-        assert_eq!(shift(0, 300).to_string(), "+0 s at 300% speed");
-        assert_eq!(shift(172_800, 100).to_string(), "+172800 s");
+        assert_eq!(shift(0, 300).to_string(), "running at 300% speed");
+        assert_eq!(shift(172_800, 100).to_string(), "+172800 s off");
+        assert_eq!(
+            shift(-90, 50).to_string(),
+            "-90 s off, running at 50% speed"
+        );
     }
 }

@@ -235,7 +235,7 @@ async fn run(args: RunArgs) -> ExitCode {
                     .iter()
                     .map(|l| format!("node {}: {} bytes in {} files", l.node, l.bytes, l.files))
                     .collect();
-                let fsyncs: u64 = summary.lazyfs_stats.iter().map(|s| s.fsyncs).sum();
+                let fsyncs: u64 = summary.lazyfs_stats.iter().map(|s| s.stats.fsyncs).sum();
                 println!(
                     "lazyfs: {} lost-writes windows ({}); {fsyncs} fsyncs on all nodes",
                     summary.lost_writes.len(),

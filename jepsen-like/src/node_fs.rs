@@ -158,20 +158,9 @@ pub async fn clear_cache(socket: PathBuf) -> Result<ClearReport, String> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeFsStats {
     pub node: NodeId,
-    /// `fsync`/`fdatasync` calls on files.
-    pub fsyncs: u64,
-    /// `fsync` calls on directories.
-    pub fsyncdirs: u64,
-    /// Bytes accepted by `write` calls.
-    pub written_bytes: u64,
-    /// Cached bytes written to the backing files by fsyncs.
-    pub synced_bytes: u64,
-    /// Cached bytes dropped by `clear-cache` (the lost-writes nemesis).
-    pub dropped_bytes: u64,
-    /// `clear-cache` operations.
-    pub clears: u64,
-    /// Bytes still un-fsynced when the stats were taken.
-    pub cached_bytes: u64,
+    /// The daemon's counters (fsyncs, bytes written / synced / dropped, clears, ...).
+    #[serde(flatten)]
+    pub stats: osj_lazyfs::Stats,
     /// Set when the daemon could not be asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -180,15 +169,9 @@ pub struct NodeFsStats {
 /// The counters of node `node`'s lazyfs at `socket`.
 pub async fn stats(node: NodeId, socket: PathBuf) -> NodeFsStats {
     match control(socket, Control::stats).await {
-        Ok(s) => NodeFsStats {
+        Ok(stats) => NodeFsStats {
             node,
-            fsyncs: s.fsyncs,
-            fsyncdirs: s.fsyncdirs,
-            written_bytes: s.written_bytes,
-            synced_bytes: s.synced_bytes,
-            dropped_bytes: s.dropped_bytes,
-            clears: s.clears,
-            cached_bytes: s.cached_bytes,
+            stats,
             error: None,
         },
         Err(e) => NodeFsStats {

@@ -15,7 +15,7 @@ mod support;
 
 use std::io::Write;
 
-use support::{jepsen_like, orderd_bin, read};
+use support::{jepsen_like, orderd_bin, read, run_dir};
 
 use jepsen_like::nemesis::NemesisEvent;
 use jepsen_like::runner::RunSummary;
@@ -67,11 +67,7 @@ fn register_workload_under_partitions_and_kills_is_linearizable() {
         return;
     }
     let orderd = orderd_bin();
-    let out = tempfile::Builder::new()
-        .prefix("jepsen-like-smoke-")
-        .tempdir()
-        .expect("temp dir");
-    let out_dir = out.path().to_str().expect("utf-8 temp path").to_string();
+    let (out, out_dir) = run_dir("jepsen-like-smoke-");
 
     // Phase 1: a real run.
     let (code, stdout, stderr) = jepsen_like(&[

@@ -20,7 +20,7 @@ mod support;
 use std::io::Write;
 use std::path::Path;
 
-use support::{jepsen_like, lazyfs_bin, orderd_bin, read};
+use support::{jepsen_like, lazyfs_bin, orderd_bin, read, run_dir};
 
 use jepsen_like::nemesis::NemesisEvent;
 use jepsen_like::node_fs;
@@ -65,11 +65,7 @@ fn set_workload_survives_lost_unfsynced_writes_and_leaves_nothing_behind() {
         return;
     }
     let (orderd, lazyfs) = (orderd_bin(), lazyfs_bin());
-    let out = tempfile::Builder::new()
-        .prefix("jepsen-like-smoke-lw-")
-        .tempdir()
-        .expect("temp dir");
-    let out_dir = out.path().to_str().expect("utf-8 temp path").to_string();
+    let (out, out_dir) = run_dir("jepsen-like-smoke-lw-");
 
     // Phase 1: a real run under lost-writes only.
     let (code, stdout, stderr) = jepsen_like(&[
@@ -133,10 +129,14 @@ fn set_workload_survives_lost_unfsynced_writes_and_leaves_nothing_behind() {
     assert_eq!(summary.lost_writes.len(), applied.len(), "{summary:?}");
     assert_eq!(summary.lazyfs_stats.len(), 3, "{summary:?}");
     for s in &summary.lazyfs_stats {
-        assert!(s.error.is_none() && s.fsyncs > 0, "{s:?}");
+        assert!(s.error.is_none() && s.stats.fsyncs > 0, "{s:?}");
         let mine = summary.lost_writes.iter().filter(|l| l.node == s.node);
-        assert_eq!(s.clears, mine.clone().count() as u64, "{s:?}");
-        assert_eq!(s.dropped_bytes, mine.map(|l| l.bytes).sum::<u64>(), "{s:?}");
+        assert_eq!(s.stats.clears, mine.clone().count() as u64, "{s:?}");
+        assert_eq!(
+            s.stats.dropped_bytes,
+            mine.map(|l| l.bytes).sum::<u64>(),
+            "{s:?}"
+        );
     }
     assert!(out.path().join("logs/lazyfs-1.log").is_file());
 

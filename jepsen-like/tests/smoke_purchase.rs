@@ -18,7 +18,7 @@ mod support;
 
 use std::io::Write;
 
-use support::{jepsen_like, orderd_bin, read};
+use support::{jepsen_like, orderd_bin, read, run_dir};
 
 use jepsen_like::nemesis::NemesisEvent;
 use jepsen_like::runner::RunSummary;
@@ -68,11 +68,7 @@ fn purchase_workload_under_partitions_and_kills_conserves_stock_and_money() {
         return;
     }
     let orderd = orderd_bin();
-    let out = tempfile::Builder::new()
-        .prefix("jepsen-like-smoke-purchase-")
-        .tempdir()
-        .expect("temp dir");
-    let out_dir = out.path().to_str().expect("utf-8 temp path").to_string();
+    let (out, out_dir) = run_dir("jepsen-like-smoke-purchase-");
 
     let (code, stdout, stderr) = jepsen_like(&[
         "run",

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 /// Counters of one lazyfs instance since it was mounted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     /// Bytes written through the mount and not yet fsynced (what `clear-cache` would drop).
     pub cached_bytes: u64,

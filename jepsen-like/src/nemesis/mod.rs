@@ -331,7 +331,7 @@ impl Nemesis {
                     offset_secs: *offset_secs,
                     rate_pct: *rate_pct,
                 };
-                let d = format!("restart node {node} with its clock {shift} off");
+                let d = format!("restart node {node} with its clock {shift}");
                 self.restart_with_offset(*node, Some(shift))
                     .await
                     .map_err(|e| (d.clone(), e))?;

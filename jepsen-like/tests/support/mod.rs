@@ -8,6 +8,16 @@ use std::process::Stdio;
 use std::time::Duration;
 use std::time::Instant;
 
+/// A fresh run directory (removed when the guard drops) and its path as a string.
+pub fn run_dir(prefix: &str) -> (tempfile::TempDir, String) {
+    let out = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temp dir");
+    let path = out.path().to_str().expect("utf-8 temp path").to_string();
+    (out, path)
+}
+
 /// A whole smoke run (start, setup, load, heal, final reads, check) must end within this.
 pub const RUN_DEADLINE: Duration = Duration::from_secs(240);
 
