@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::RwLock;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cluster_config::ClusterConfig;
@@ -74,6 +76,8 @@ struct HostInner {
     engine: Engine,
     metrics: NodeMetrics,
     clock: Arc<ClockMonitor>,
+    /// Set once when a graceful shutdown starts; never cleared ([`crate::drain`]).
+    draining: AtomicBool,
 }
 
 /// openraft settings derived from the cluster configuration.
@@ -203,6 +207,7 @@ impl ShardHost {
                 engine,
                 metrics,
                 clock,
+                draining: AtomicBool::new(false),
             }),
         })
     }
@@ -252,6 +257,27 @@ impl ShardHost {
     pub fn all_shards_have_leader(&self) -> bool {
         self.shards()
             .all(|s| s.raft.metrics().borrow_watched().current_leader.is_some())
+    }
+
+    /// Marks the node draining for the rest of its life: `/readyz` answers 503 and proposals
+    /// are refused (see [`crate::drain`]).
+    pub fn start_draining(&self) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+        self.inner.metrics.node_draining.set(1);
+    }
+
+    /// True once [`ShardHost::start_draining`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
+    }
+
+    /// The local replicas whose leader this node currently is.
+    pub fn led_shards(&self) -> Vec<Arc<Shard>> {
+        let me = self.inner.node_id;
+        self.shards()
+            .filter(|s| s.raft.metrics().borrow_watched().current_leader == Some(me))
+            .cloned()
+            .collect()
     }
 
     /// Stops every local Raft instance.

@@ -21,12 +21,14 @@
 //! - [`transport`]: node-to-node Raft RPCs, one gRPC connection per node pair.
 //! - [`clock`]: clock-offset probes; a node whose clock disagrees with the cluster's stops
 //!   proposing and hands its leaderships away.
+//! - [`drain`]: graceful drain on shutdown (leaderships handed away, `/readyz` 503).
 //! - [`service`]: client-facing gRPC services and typed errors.
 //! - [`status`]: HTTP `/metrics`, `/livez`, `/readyz`.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`server`]: `run(options, listeners, shutdown)`, the whole node.
 
 pub mod clock;
+pub mod drain;
 pub mod events;
 pub mod host;
 pub mod inventory;

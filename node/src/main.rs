@@ -29,6 +29,11 @@ struct Args {
     /// Data directory (RocksDB lives here).
     #[arg(long, env = "ORDERD_DATA_DIR")]
     data_dir: PathBuf,
+    /// On SIGTERM/SIGINT, the longest wait (ms) for this node's shard leaderships to move to
+    /// other nodes before it stops serving (`/readyz` is 503 meanwhile); 0 skips the handover.
+    /// Keep it below the supervisor's kill timeout (Kubernetes terminationGracePeriodSeconds).
+    #[arg(long, default_value_t = 10_000, env = "ORDERD_DRAIN_TIMEOUT_MS")]
+    drain_timeout_ms: u64,
     /// Log output format.
     #[arg(long, value_enum, default_value = "text", env = "ORDERD_LOG_FORMAT")]
     log_format: LogFormat,
@@ -86,10 +91,11 @@ async fn main() -> anyhow::Result<()> {
     let (shutdown, rx) = Shutdown::new();
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("signal received");
+        tracing::info!("signal received: draining, then stopping");
         shutdown.trigger();
     });
     let mut opts = NodeOptions::new(args.node_id, config, args.data_dir);
+    opts.drain_timeout = std::time::Duration::from_millis(args.drain_timeout_ms);
     if let Some(ms) = env_u64("ORDERD_SAGA_TIMEOUT_MS")? {
         opts.orchestrator.saga_timeout_ms = ms;
     }

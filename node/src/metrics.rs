@@ -98,6 +98,8 @@ pub struct MetricsInner {
     pub clock_offset_ms: Family<PeerLabels, Gauge>,
     /// 1 while this node's clock agrees with a majority of the cluster (it may propose).
     pub clock_healthy: Gauge,
+    /// 1 from the start of a graceful shutdown until the process exits ([`crate::drain`]).
+    pub node_draining: Gauge,
 }
 
 impl Default for NodeMetrics {
@@ -126,6 +128,7 @@ impl NodeMetrics {
         let reconcile_last_pass = Gauge::default();
         let clock_offset_ms = Family::<PeerLabels, Gauge>::default();
         let clock_healthy = Gauge::default();
+        let node_draining = Gauge::default();
         registry.register(
             "clock_offset_ms",
             "Measured offset of a peer's wall clock from this node's (peer minus self)",
@@ -135,6 +138,11 @@ impl NodeMetrics {
             "clock_healthy",
             "1 while this node's clock agrees with a majority of the cluster",
             clock_healthy.clone(),
+        );
+        registry.register(
+            "node_draining",
+            "1 while this node drains before stopping (leaderships handed away, /readyz 503)",
+            node_draining.clone(),
         );
         registry.register(
             "sagas_open",
@@ -227,6 +235,7 @@ impl NodeMetrics {
                 reconcile_last_pass,
                 clock_offset_ms,
                 clock_healthy,
+                node_draining,
             }),
         }
     }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cluster_config::ClusterConfig;
 use orderstore_client::Client;
@@ -18,6 +19,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::clock;
 use crate::clock::ClockMonitor;
+use crate::drain;
 use crate::host::ShardHost;
 use crate::metrics::NodeMetrics;
 use crate::orchestrator::FaultConfig;
@@ -56,6 +58,10 @@ pub struct NodeOptions {
     pub orchestrator: OrchestratorConfig,
     /// Faults injected into payment calls (tests and the chaos suite); `None` in production.
     pub payment_faults: Option<FaultConfig>,
+    /// Longest wait, on shutdown, for this node's leaderships to move to other nodes before
+    /// the servers stop ([`crate::drain`]); zero hands nothing away (shards then fail over
+    /// by election).
+    pub drain_timeout: Duration,
 }
 
 impl NodeOptions {
@@ -67,6 +73,7 @@ impl NodeOptions {
             data_dir,
             orchestrator: OrchestratorConfig::default(),
             payment_faults: None,
+            drain_timeout: crate::drain::DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }
@@ -101,9 +108,14 @@ async fn wait_for(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
 
-/// Runs a node until `shutdown` fires, then stops the servers and every Raft instance.
+/// Runs a node until `shutdown` fires, then drains it and stops.
 ///
 /// `grpc` serves the client API and the peer Raft transport; `status` serves HTTP status.
+/// Shutdown order: the clock monitor stops at once (so it cannot re-enable elections); the node
+/// drains ([`crate::drain`]: `/readyz` 503, proposals refused, leaderships handed away, at most
+/// `opts.drain_timeout`) while both servers keep serving; then the gRPC server stops accepting
+/// and finishes in-flight requests, the status port closes, the orchestrator stops and last
+/// every Raft instance.
 pub async fn run(
     opts: NodeOptions,
     grpc: TcpListener,
@@ -180,12 +192,14 @@ pub async fn run(
         }
         None => Arc::new(ledger),
     };
+    // Fires once the drain is over: what the servers and the orchestrator stop on.
+    let (drained_tx, drained) = watch::channel(false);
     let orchestrator = Orchestrator::start(
         ShardAccess::new(host.clone()),
         internal.clone(),
         provider,
         opts.orchestrator.clone(),
-        shutdown.clone(),
+        drained.clone(),
     );
     let inventory = InventoryServiceServer::new(InventoryApi::new(
         host.clone(),
@@ -221,8 +235,22 @@ pub async fn run(
     let status_task = tokio::spawn(status::serve(
         status_listener,
         host.clone(),
-        wait_for(shutdown.clone()),
+        wait_for(drained.clone()),
     ));
+    let drain_task = {
+        let host = host.clone();
+        let timeout = opts.drain_timeout;
+        tokio::spawn(async move {
+            wait_for(shutdown).await;
+            tracing::info!(node_id = host.node_id(), "shutdown requested: draining");
+            drain::drain(&host, timeout).await;
+            tracing::info!(
+                node_id = host.node_id(),
+                "stopping the gRPC server (in-flight requests finish)"
+            );
+            let _ = drained_tx.send(true);
+        })
+    };
     let served = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(health_service)
@@ -233,9 +261,14 @@ pub async fn run(
         .add_service(purchases)
         .add_service(admin)
         .add_service(raft)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), wait_for(shutdown))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), wait_for(drained))
         .await;
-    tracing::info!(node_id = opts.node_id, "shutting down");
+    // The server also ends on its own error; the drain task then still waits for `shutdown`.
+    drain_task.abort();
+    tracing::info!(
+        node_id = opts.node_id,
+        "gRPC server stopped: stopping the orchestrator and raft"
+    );
     orchestrator.stop().await;
     let _ = clock_task.await;
     host.shutdown().await;

@@ -14,7 +14,8 @@ use crate::host::ShardHost;
 ///
 /// - `/livez`: 200 while the process runs.
 /// - `/readyz`: 200 when every local shard replica knows its leader and the node's clock is
-///   trusted ([`crate::clock`]: it may propose), 503 with the reason otherwise.
+///   trusted ([`crate::clock`]: it may propose), 503 with the reason otherwise; 503 `draining`
+///   from the start of a graceful shutdown ([`crate::drain`]) until the port closes.
 /// - `/metrics`: Prometheus text exposition of [`crate::metrics::NodeMetrics`].
 pub async fn serve(
     listener: TcpListener,
@@ -32,6 +33,9 @@ pub async fn serve(
 }
 
 async fn readyz(State(host): State<ShardHost>) -> impl IntoResponse {
+    if host.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_string());
+    }
     if !host.all_shards_have_leader() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -82,8 +82,27 @@ impl ShardAccess {
         }
     }
 
+    /// The refusal of a proposal on a draining node ([`crate::drain`]): NOT_LEADER with the
+    /// hint once another node leads the shard, UNAVAILABLE (retry shortly) while this node
+    /// still leads it or no leader is known. Both are retryable.
+    fn draining(&self, shard: &Shard) -> ApiError {
+        let me = self.host.node_id();
+        let leader = shard.raft.metrics().borrow_watched().current_leader;
+        match leader.filter(|&id| id != me) {
+            Some(id) => ApiError::NotLeader {
+                shard: shard.id,
+                leader: self.host.node_addr(id).map(|a| (id, a)),
+            },
+            None => ApiError::Unavailable(format!(
+                "node {me} is draining and hands its leadership of shard {} away; retry",
+                shard.id
+            )),
+        }
+    }
+
     /// Proposes `cmd` to the shard and waits (at most [`PROPOSAL_TIMEOUT`]) for it to apply.
-    /// UNAVAILABLE without proposing while this node's clock is untrusted ([`crate::clock`]).
+    /// Refused without proposing while the node drains ([`ShardAccess::draining`]) and
+    /// UNAVAILABLE while this node's clock is untrusted ([`crate::clock`]).
     /// A state-machine refusal comes back as its typed [`ApiError`]; NOT_LEADER carries the
     /// leader hint; a timeout is UNAVAILABLE (the command may still apply: retry with the same
     /// idempotency key).
@@ -93,6 +112,10 @@ impl ShardAccess {
         cmd: ShardCommand,
     ) -> Result<ShardResponse, ApiError> {
         let metrics = self.host.metrics();
+        if self.host.is_draining() {
+            metrics.proposal(shard.id, "draining");
+            return Err(self.draining(shard));
+        }
         // The command carries this node's wall time: never stamp it with an untrusted clock.
         if let Err(e) = self.host.clock().check() {
             metrics.proposal(shard.id, "clock");

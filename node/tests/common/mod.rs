@@ -179,6 +179,29 @@ impl TestCluster {
             .collect()
     }
 
+    /// An SDK client over every node of the cluster (running or not).
+    pub fn sdk(&self) -> orderstore_client::Client {
+        orderstore_client::Client::builder()
+            .endpoints(self.nodes.values().map(|n| n.grpc_addr.clone()))
+            .request_timeout(Duration::from_secs(3))
+            .deadline(Duration::from_secs(20))
+            .max_retries(50)
+            .build()
+            .expect("client settings are valid")
+    }
+
+    /// The shards node `id` reports leading, or `None` if it does not answer.
+    pub async fn led_by(&self, id: u64) -> Option<Vec<u64>> {
+        let st = self.node_status(id).await?;
+        Some(
+            st.shards
+                .iter()
+                .filter(|s| s.leader == id)
+                .map(|s| s.id)
+                .collect(),
+        )
+    }
+
     pub fn status_addr(&self, id: u64) -> String {
         self.nodes[&id].status_addr.clone()
     }
@@ -368,6 +391,25 @@ pub async fn get(cluster: &TestCluster, order_id: &str) -> Result<pb::Order, ton
 pub fn shard_of(cluster: &TestCluster, order_id: &str) -> u64 {
     let map = orderstore_node::host::initial_shard_map(&cluster.config).expect("shard map");
     map.lookup_key(order_id.as_bytes()).id
+}
+
+/// Like [`http_get`], but `None` when the port does not answer (e.g. the node is down).
+pub async fn try_http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use tokio::io::AsyncReadExt;
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.ok()?;
+    let code = raw.split_whitespace().nth(1)?.parse().ok()?;
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
 }
 
 /// A plain HTTP/1.0 GET against a node's status port: (status code, body).
