@@ -16,8 +16,8 @@
 //!   `max_clock_offset_ms`, and the local wall clock has not jumped against the monotonic
 //!   clock since the last probe round;
 //! - an unhealthy node refuses every proposal (UNAVAILABLE, retryable elsewhere), stops
-//!   campaigning and transfers each leadership it holds to a peer whose clock agrees; it
-//!   recovers by itself once its probes agree again.
+//!   campaigning and transfers each leadership it holds to another voter (preferring one whose
+//!   clock agrees); it recovers by itself once its probes agree again.
 //!
 //! A node starts unhealthy until its first probe round, so a node restarted with a skewed
 //! clock never stamps a command. A single-node cluster has nothing to compare with and is
@@ -41,10 +41,12 @@ use crate::types::NodeId;
 
 /// How often every peer's clock is probed.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
-/// Deadline of one probe (a slower answer is too uncertain to use).
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Deadline of one probe. Generous, so that a slow link (the chaos suite delays links by up to
+/// 750 ms each way) still yields samples: a slow answer only widens the sample's uncertainty
+/// (half the round trip), which still exposes any offset that matters (seconds to days).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// A sample older than this no longer counts.
-pub const SAMPLE_FRESHNESS: Duration = Duration::from_secs(5);
+pub const SAMPLE_FRESHNESS: Duration = Duration::from_secs(10);
 
 /// One measurement of a peer's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +215,8 @@ impl ClockMonitor {
 
 /// Probes every peer each [`PROBE_INTERVAL`] until `shutdown`, keeps `monitor` current, exports
 /// the offsets, and on a change of verdict toggles elections on every local replica; while
-/// unhealthy it transfers each leadership this node holds to a voter whose clock agrees.
+/// unhealthy it transfers each leadership this node holds to another voter (preferring one
+/// whose clock agrees).
 pub fn spawn_monitor(
     monitor: Arc<ClockMonitor>,
     router: PeerRouter,
@@ -284,7 +287,8 @@ pub fn spawn_monitor(
     })
 }
 
-/// Transfers every leadership this node holds to a voter of the shard whose clock agrees.
+/// Transfers every leadership this node holds to another voter of the shard, preferring one
+/// whose clock agrees.
 async fn hand_leaderships_away(monitor: &ClockMonitor, host: &ShardHost) {
     let me = host.node_id();
     let now = Instant::now();
@@ -293,11 +297,10 @@ async fn hand_leaderships_away(monitor: &ClockMonitor, host: &ShardHost) {
         if m.current_leader != Some(me) {
             continue;
         }
-        let target = m
-            .membership_config
-            .membership()
-            .voter_ids()
-            .find(|&id| id != me && monitor.peer_agrees(id, now));
+        // Prefer a voter whose clock agrees; failing that any other voter (when nothing could
+        // be measured, the fault is as likely ours): it checks its own clock before proposing.
+        let voters = m.membership_config.membership().voter_ids();
+        let target = crate::drain::transfer_target(me, voters, |id| monitor.peer_agrees(id, now));
         if let Some(to) = target {
             tracing::warn!(
                 shard = shard.id,

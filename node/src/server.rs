@@ -124,6 +124,8 @@ pub async fn run(
 ) -> Result<(), NodeError> {
     let metrics = NodeMetrics::new();
     let engine = Engine::open(&opts.data_dir, metrics.clone())?;
+    // Tells when the last handle on the database is gone (see the end of `run`).
+    let db_alive = Arc::downgrade(&engine.db);
     let peers = opts
         .config
         .nodes
@@ -271,10 +273,35 @@ pub async fn run(
     );
     orchestrator.stop().await;
     let _ = clock_task.await;
+    let _ = drain_task.await;
     host.shutdown().await;
     if let Ok(Err(e)) = status_task.await {
         tracing::warn!(error = %e, "status server");
     }
+    drop((orchestrator, host));
+    wait_until_closed(&db_alive).await;
     served?;
     Ok(())
+}
+
+/// How long `run` waits, at the end, for stragglers (a WAL sync or a read on a blocking thread)
+/// to release the database.
+const DB_CLOSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until nothing holds the database any more, so that when [`run`] returns the data
+/// directory's RocksDB lock is free and the node can be started again over it at once (a
+/// rolling restart in one process: the tests; a supervisor restarting the process is
+/// unaffected). Logs and gives up at [`DB_CLOSE_DEADLINE`].
+async fn wait_until_closed(db: &std::sync::Weak<rocksdb::DB>) {
+    let deadline = tokio::time::Instant::now() + DB_CLOSE_DEADLINE;
+    while db.strong_count() > 0 {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                handles = db.strong_count(),
+                "the database is still held after shutdown"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
