@@ -248,7 +248,13 @@ pub fn spawn_monitor(
                     )
                 }
             });
-            for (peer, answer) in futures::future::join_all(round).await {
+            // A round may take up to PROBE_TIMEOUT: shutdown must not wait for it (the drain
+            // that follows turns elections off, and this task must not turn them back on).
+            let answers = tokio::select! {
+                answers = futures::future::join_all(round) => answers,
+                _ = shutdown.wait_for(|v| *v) => return,
+            };
+            for (peer, answer) in answers {
                 match answer {
                     Ok(sample) => {
                         monitor.record(peer, sample);
@@ -275,8 +281,10 @@ pub fn spawn_monitor(
                         tracing::warn!(error = %e, "clock untrusted: refusing proposals, not campaigning, handing leaderships away")
                     }
                 }
-                for shard in host.shards() {
-                    shard.raft.runtime_config().elect(ok);
+                if !host.is_draining() {
+                    for shard in host.shards() {
+                        shard.raft.runtime_config().elect(ok);
+                    }
                 }
                 healthy = Some(ok);
             }
