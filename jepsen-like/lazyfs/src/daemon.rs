@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::control::{Control, ControlError};
-use crate::mount::{ReadyError, check_ready, unmount_stale};
+use crate::mount::{ReadyError, unmount_stale};
 
 /// What the daemon does with cached data when it is told to exit (SIGTERM/SIGINT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -92,23 +92,13 @@ impl Daemon {
     /// Waits until the filesystem is mounted and the control socket answers, or the daemon
     /// exits, or `timeout` passes.
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<(), ReadyError> {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(ReadyError::Exited(status));
+        let child = &mut self.child;
+        crate::mount::poll_ready(&self.mountpoint, &self.control, timeout, || {
+            match child.try_wait()? {
+                Some(status) => Err(ReadyError::Exited(status)),
+                None => Ok(()),
             }
-            let last = match check_ready(&self.mountpoint, &self.control) {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            if start.elapsed() >= timeout {
-                return Err(ReadyError::Timeout {
-                    waited: start.elapsed(),
-                    last,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        })
     }
 
     /// A new connection to the daemon's control socket.

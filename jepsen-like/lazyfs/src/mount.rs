@@ -195,8 +195,20 @@ pub(crate) fn check_ready(mountpoint: &Path, control: &Path) -> Result<(), Strin
 /// Waits until a lazyfs (e.g. an `osj-lazyfs` process) serves `mountpoint` and answers on
 /// `control`, polling until `timeout` passes.
 pub fn wait_ready(mountpoint: &Path, control: &Path, timeout: Duration) -> Result<(), ReadyError> {
+    poll_ready(mountpoint, control, timeout, || Ok(()))
+}
+
+/// [`wait_ready`], calling `still_starting` before each check: its error (e.g. the daemon
+/// exited) ends the wait.
+pub(crate) fn poll_ready(
+    mountpoint: &Path,
+    control: &Path,
+    timeout: Duration,
+    mut still_starting: impl FnMut() -> Result<(), ReadyError>,
+) -> Result<(), ReadyError> {
     let start = Instant::now();
     loop {
+        still_starting()?;
         let last = match check_ready(mountpoint, control) {
             Ok(()) => return Ok(()),
             Err(e) => e,
