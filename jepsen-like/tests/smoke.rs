@@ -15,13 +15,10 @@ mod support;
 
 use std::io::Write;
 
-use support::{jepsen_like, orderd_bin, read, run_dir};
+use support::{jepsen_like, orderd_bin, read, report_and_summary, run_dir};
 
 use jepsen_like::nemesis::NemesisEvent;
-use jepsen_like::runner::RunSummary;
-use jepsen_like::{
-    CheckReport, History, Op, OpType, Outcome, Payload, check_history, netns, preflight,
-};
+use jepsen_like::{History, Op, OpType, Outcome, Payload, check_history, netns, preflight};
 
 /// Returns `history` with the first `ok` read that observed an order changed to observe a
 /// version no operation produced, and that read's index.
@@ -99,10 +96,7 @@ fn register_workload_under_partitions_and_kills_is_linearizable() {
     // Phase 2: the run directory holds a valid, non-trivial history and a Valid verdict.
     let history = History::from_jsonl(&read(&out.path().join("history.jsonl")))
         .expect("the recorded history is well-formed");
-    let report: CheckReport = serde_json::from_str(&read(&out.path().join("report.json")))
-        .expect("report.json is a CheckReport");
-    let summary: RunSummary = serde_json::from_str(&read(&out.path().join("summary.json")))
-        .expect("summary.json is a RunSummary");
+    let (report, summary) = report_and_summary(out.path());
     assert_eq!(report.outcome, Outcome::Valid, "{stdout}");
     assert_eq!(
         check_history(&history),

@@ -20,12 +20,11 @@ mod support;
 use std::io::Write;
 use std::path::Path;
 
-use support::{jepsen_like, lazyfs_bin, orderd_bin, read, run_dir};
+use support::{jepsen_like, lazyfs_bin, orderd_bin, read, report_and_summary, run_dir};
 
 use jepsen_like::nemesis::NemesisEvent;
 use jepsen_like::node_fs;
-use jepsen_like::runner::RunSummary;
-use jepsen_like::{CheckReport, Outcome, netns, preflight};
+use jepsen_like::{Outcome, netns, preflight};
 
 /// Processes whose command line mentions a harness temp dir (`osj-run-*`): lazyfs daemons
 /// and nodes of a run.
@@ -97,10 +96,7 @@ fn set_workload_survives_lost_unfsynced_writes_and_leaves_nothing_behind() {
     );
 
     // Phase 2: a valid verdict over a non-trivial history.
-    let report: CheckReport = serde_json::from_str(&read(&out.path().join("report.json")))
-        .expect("report.json is a CheckReport");
-    let summary: RunSummary = serde_json::from_str(&read(&out.path().join("summary.json")))
-        .expect("summary.json is a RunSummary");
+    let (report, summary) = report_and_summary(out.path());
     assert_eq!(report.outcome, Outcome::Valid, "{stdout}");
     let set = report.set.as_ref().expect("the set checker ran");
     assert!(

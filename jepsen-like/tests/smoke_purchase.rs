@@ -18,13 +18,11 @@ mod support;
 
 use std::io::Write;
 
-use support::{jepsen_like, orderd_bin, read, run_dir};
+use support::{jepsen_like, orderd_bin, read, report_and_summary, run_dir};
 
 use jepsen_like::nemesis::NemesisEvent;
-use jepsen_like::runner::RunSummary;
 use jepsen_like::{
-    CheckReport, CheckerVerdict, History, Op, OpType, Outcome, Payload, check_history, netns,
-    preflight,
+    CheckerVerdict, History, Op, OpType, Outcome, Payload, check_history, netns, preflight,
 };
 
 /// `history` with one more unit committed on `sku` in the final read than there is (and
@@ -98,10 +96,7 @@ fn purchase_workload_under_partitions_and_kills_conserves_stock_and_money() {
 
     let history = History::from_jsonl(&read(&out.path().join("history.jsonl")))
         .expect("the recorded history is well-formed");
-    let report: CheckReport = serde_json::from_str(&read(&out.path().join("report.json")))
-        .expect("report.json is a CheckReport");
-    let summary: RunSummary = serde_json::from_str(&read(&out.path().join("summary.json")))
-        .expect("summary.json is a RunSummary");
+    let (report, summary) = report_and_summary(out.path());
     assert_eq!(report.outcome, Outcome::Valid, "{stdout}");
     assert_eq!(
         check_history(&history),

@@ -8,6 +8,17 @@ use std::process::Stdio;
 use std::time::Duration;
 use std::time::Instant;
 
+/// The checker report and the run summary a run wrote into `dir`.
+pub fn report_and_summary(
+    dir: &Path,
+) -> (jepsen_like::CheckReport, jepsen_like::runner::RunSummary) {
+    let report = serde_json::from_str(&read(&dir.join("report.json")))
+        .expect("report.json is a CheckReport");
+    let summary = serde_json::from_str(&read(&dir.join("summary.json")))
+        .expect("summary.json is a RunSummary");
+    (report, summary)
+}
+
 /// A fresh run directory (removed when the guard drops) and its path as a string.
 pub fn run_dir(prefix: &str) -> (tempfile::TempDir, String) {
     let out = tempfile::Builder::new()
