@@ -37,6 +37,7 @@ pub async fn run(args: &RunArgs, command: String) -> Result<Report, BenchError> 
         grpc_connections: args.grpc_connections,
         clients: args.clients,
         op_timeout: args.op_timeout,
+        orderstore_max_retries: args.orderstore_max_retries,
     };
     let meta = RunMeta {
         command,

@@ -106,6 +106,11 @@ pub struct RunArgs {
     /// Independent gRPC clients (connections) for orderstore and etcd each.
     #[arg(long, default_value_t = 4)]
     pub grpc_connections: usize,
+    /// orderstore: SDK retries after the first attempt (default: the SDK's). `0` measures
+    /// admission control: a request the cluster refuses (RESOURCE_EXHAUSTED) is an error, and
+    /// the latency figures are those of admitted requests.
+    #[arg(long)]
+    pub orderstore_max_retries: Option<u32>,
     /// Per-operation timeout; a slower operation counts as an error.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub op_timeout: Duration,

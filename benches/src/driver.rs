@@ -23,6 +23,9 @@ pub struct DriverConfig {
     pub clients: usize,
     /// Per-request timeout handed to each system's client.
     pub op_timeout: Duration,
+    /// orderstore only: retries of the SDK after the first attempt (`None`: the SDK default).
+    /// 0 shows what an overloaded node refuses (RESOURCE_EXHAUSTED counts as an error).
+    pub orderstore_max_retries: Option<u32>,
 }
 
 /// A connected client of one system. Operations take the load client's index, which selects the

@@ -25,12 +25,14 @@ impl OrderstoreDriver {
         };
         let mut clients = Vec::new();
         for _ in 0..config.grpc_connections.max(1) {
-            let client = Client::builder()
+            let mut builder = Client::builder()
                 .endpoints(config.orderstore_endpoints.iter().cloned())
                 .request_timeout(config.op_timeout)
-                .deadline(config.op_timeout)
-                .build()
-                .map_err(connect_err)?;
+                .deadline(config.op_timeout);
+            if let Some(n) = config.orderstore_max_retries {
+                builder = builder.max_retries(n);
+            }
+            let client = builder.build().map_err(connect_err)?;
             client.cluster_status().await.map_err(connect_err)?;
             clients.push(client);
         }

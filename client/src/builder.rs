@@ -1,16 +1,23 @@
-//! [`ClientBuilder`]: endpoints, timeouts and retry budget of a [`Client`].
+//! [`ClientBuilder`]: endpoints, TLS and credentials, timeouts and retry budget of a
+//! [`Client`].
 
 use std::time::Duration;
 
 use crate::Backoff;
 use crate::Client;
 use crate::ClientError;
+use crate::TlsOptions;
 use crate::channel_pool;
+use crate::credentials::BearerToken;
+use crate::credentials::Credentials;
 
-/// Settings of a [`Client`]; see each setter for its default.
+/// Settings of a [`Client`]; see each setter for its default. `Debug` never shows the bearer
+/// token or a private key.
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     pub(crate) endpoints: Vec<String>,
+    pub(crate) tls: Option<TlsOptions>,
+    pub(crate) bearer_token: Option<BearerToken>,
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) max_retries: u32,
@@ -22,6 +29,8 @@ impl Default for ClientBuilder {
     fn default() -> Self {
         ClientBuilder {
             endpoints: Vec::new(),
+            tls: None,
+            bearer_token: None,
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             max_retries: 20,
@@ -32,7 +41,8 @@ impl Default for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Seed node addresses (`host:port`, or `http://host:port`). Any node serves any request
+    /// Seed node addresses (`host:port`; an `http://` or `https://` prefix is dropped, the
+    /// scheme follows [`Self::tls`]). Any node serves any request
     /// (redirecting when it must), so one reachable endpoint is enough; the client learns the
     /// others from `ClusterStatus`. Replaces earlier seeds; duplicates are dropped.
     pub fn endpoints<I, S>(mut self, endpoints: I) -> Self
@@ -47,6 +57,21 @@ impl ClientBuilder {
                 self.endpoints.push(e);
             }
         }
+        self
+    }
+
+    /// Connect with TLS (default: plaintext). Every channel, to seeds and to addresses learned
+    /// from the cluster alike, uses `https` with these settings; see [`TlsOptions`].
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Send `authorization: Bearer <token>` with every request (default: no token). The token
+    /// must be printable ASCII without spaces (surrounding whitespace is trimmed); it never
+    /// appears in `Debug` output or error messages.
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.bearer_token = Some(BearerToken::new(token.into()));
         self
     }
 
@@ -83,8 +108,11 @@ impl ClientBuilder {
     }
 
     /// Validates the settings and makes the client. Connects nothing yet: channels open on
-    /// first use. Fails with [`ClientError::InvalidEndpoint`] when no endpoint was given or one
-    /// is not a valid `host:port`.
+    /// first use (so a server refusing the certificate or the token shows on the first call).
+    ///
+    /// Fails with [`ClientError::InvalidEndpoint`] when no endpoint was given or one is not a
+    /// valid `host:port`, and with [`ClientError::InvalidCredentials`] when the TLS PEMs or
+    /// the bearer token are unusable.
     pub fn build(self) -> Result<Client, ClientError> {
         if self.endpoints.is_empty() {
             return Err(ClientError::InvalidEndpoint {
@@ -92,10 +120,14 @@ impl ClientBuilder {
                 message: "no endpoints given".into(),
             });
         }
-        for e in &self.endpoints {
-            channel_pool::endpoint(e)?;
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
         }
-        Ok(Client::from_builder(self))
+        let credentials = Credentials::new(self.bearer_token.as_ref())?;
+        for e in &self.endpoints {
+            channel_pool::endpoint(e, self.tls.as_ref())?;
+        }
+        Ok(Client::from_builder(self, credentials))
     }
 }
 
@@ -120,5 +152,37 @@ mod tests {
         ]);
         assert_eq!(b.endpoints, ["127.0.0.1:7001", "127.0.0.1:7002"]);
         assert!(b.build().is_ok());
+    }
+
+    /// The token is checked at build time and never shows in `Debug` of the builder or client.
+    #[tokio::test]
+    async fn token_is_validated_and_redacted() {
+        let b = Client::builder()
+            .endpoints(["127.0.0.1:7001"])
+            .bearer_token("tok-5f3a9c");
+        assert!(!format!("{b:?}").contains("tok-5f3a9c"), "{b:?}");
+        let client = b.build().unwrap();
+        assert!(!format!("{client:?}").contains("tok-5f3a9c"), "{client:?}");
+        assert!(matches!(
+            Client::builder()
+                .endpoints(["127.0.0.1:7001"])
+                .bearer_token("two words")
+                .build(),
+            Err(ClientError::InvalidCredentials { .. })
+        ));
+    }
+
+    /// TLS settings without a CA certificate are refused at build time.
+    #[test]
+    fn tls_without_a_ca_is_refused() {
+        let err = Client::builder()
+            .endpoints(["127.0.0.1:7001"])
+            .tls(TlsOptions::new("not a pem"))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::InvalidCredentials { .. }),
+            "{err:?}"
+        );
     }
 }

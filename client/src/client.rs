@@ -11,7 +11,6 @@ use orderstore_proto::v1 as pb;
 use orderstore_proto::v1::ShardInfo;
 use orderstore_proto::v1::cluster_admin_client::ClusterAdminClient;
 use orderstore_proto::v1::order_service_client::OrderServiceClient;
-use tonic::transport::Channel;
 
 use crate::Action;
 use crate::ClientBuilder;
@@ -26,7 +25,9 @@ use crate::PlaceOrder;
 use crate::RetryMethod;
 use crate::backoff::Backoff;
 use crate::channel_pool::ChannelPool;
+use crate::channel_pool::RpcChannel;
 use crate::channel_pool::normalize;
+use crate::credentials::Credentials;
 use crate::endpoint_set::EndpointSet;
 use crate::idempotency::new_idempotency_key;
 use crate::route_cache::RouteCache;
@@ -54,6 +55,10 @@ const REFRESH_TIMEOUT: Duration = Duration::from_secs(3);
 ///   retries and within the call's deadline; mutating calls carry the same idempotency key in
 ///   every attempt (the SDK makes one up if the caller gave none), so a retry never applies
 ///   twice;
+/// - RESOURCE_EXHAUSTED (an overloaded node, [`ClientError::Overloaded`]): retried like
+///   UNAVAILABLE, but never sooner than the server's `retry-after-ms` hint; when the hint
+///   reaches past the call's deadline the call gives up at once;
+/// - UNAUTHENTICATED and PERMISSION_DENIED are definite answers, returned at once;
 /// - any other failure is returned at once; when retries run out the result is
 ///   [`ClientError::Unavailable`] naming the last cause.
 #[derive(Debug, Clone)]
@@ -91,7 +96,8 @@ impl Client {
         ClientBuilder::default()
     }
 
-    pub(crate) fn from_builder(b: ClientBuilder) -> Client {
+    /// `credentials` were made (and checked) from `b` by [`ClientBuilder::build`].
+    pub(crate) fn from_builder(b: ClientBuilder, credentials: Credentials) -> Client {
         Client {
             inner: Arc::new(Inner {
                 request_timeout: b.request_timeout,
@@ -99,7 +105,7 @@ impl Client {
                 deadline: b.deadline,
                 backoff: b.backoff,
                 endpoints: EndpointSet::new(b.endpoints),
-                channels: ChannelPool::new(b.connect_timeout),
+                channels: ChannelPool::new(b.connect_timeout, b.tls, credentials),
                 routes: RwLock::new(RouteCache::default()),
                 last_refresh: tokio::sync::Mutex::new(None),
             }),
@@ -398,7 +404,7 @@ impl Client {
         mut send: F,
     ) -> Result<T, ClientError>
     where
-        F: FnMut(Channel, Duration, &str) -> Fut,
+        F: FnMut(RpcChannel, Duration, &str) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let started = Instant::now();
@@ -486,6 +492,10 @@ impl Client {
             }
             // ThreadRng is not Send: draw the delay before awaiting.
             let delay = self.inner.backoff.delay(backoffs, &mut rand::rng());
+            let delay = match &method {
+                RetryMethod::BackoffAtLeast { min } => delay.max(*min),
+                _ => delay,
+            };
             backoffs = backoffs.saturating_add(1);
             if Instant::now() + delay >= deadline {
                 return Err(give_up(&err));
@@ -622,6 +632,108 @@ mod tests {
             .await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(matches!(res, Err(ClientError::NotFound { .. })));
+    }
+
+    fn overloaded(retry_after_ms: u64) -> tonic::Status {
+        let mut s = tonic::Status::resource_exhausted("overloaded");
+        s.metadata_mut().insert(
+            "retry-after-ms",
+            retry_after_ms
+                .to_string()
+                .parse()
+                .expect("digits are ASCII"),
+        );
+        s
+    }
+
+    /// An overloaded node's `retry-after-ms` hint is a floor under the backoff: with a backoff
+    /// of at most 2 ms the retry still comes 1500 ms later, and then succeeds. (Paused clock:
+    /// the test takes no real time.)
+    #[tokio::test(start_paused = true)]
+    async fn overload_hint_delays_the_retry() {
+        let c = client(&["127.0.0.1:1"]);
+        let sent_at = std::sync::Mutex::new(Vec::<tokio::time::Instant>::new());
+        let res = c
+            .call(Target::Any, |_, _, _| {
+                let n = {
+                    let mut sent_at = sent_at.lock().unwrap();
+                    sent_at.push(tokio::time::Instant::now());
+                    sent_at.len()
+                };
+                async move {
+                    if n == 1 {
+                        Err(overloaded(1500))
+                    } else {
+                        Ok(tonic::Response::new(n))
+                    }
+                }
+            })
+            .await;
+        assert_eq!(res, Ok(2));
+        let sent_at = sent_at.into_inner().unwrap();
+        let waited = sent_at[1] - sent_at[0];
+        assert!(
+            waited >= Duration::from_millis(1500),
+            "retried after {waited:?}"
+        );
+        assert!(
+            waited < Duration::from_millis(1600),
+            "retried after {waited:?}"
+        );
+    }
+
+    /// A hint that reaches past the call's deadline ends the call at once, naming the overload,
+    /// instead of sleeping into the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn overload_hint_past_the_deadline_gives_up_at_once() {
+        let c = client(&["127.0.0.1:1"]);
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let res: Result<u32, _> = c
+            .call(Target::Any, |_, _, _| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(overloaded(60_000)) }
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        match res {
+            Err(ClientError::Unavailable { message }) => {
+                assert!(message.contains("overloaded"), "{message}")
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+
+    /// Authentication and authorization failures are returned at once, typed.
+    #[tokio::test]
+    async fn auth_failures_are_not_retried() {
+        let c = client(&["127.0.0.1:1"]);
+        for (status, want) in [
+            (
+                tonic::Status::unauthenticated("unknown token"),
+                ClientError::Unauthenticated {
+                    message: "unknown token".into(),
+                },
+            ),
+            (
+                tonic::Status::permission_denied("role reader may not write"),
+                ClientError::PermissionDenied {
+                    message: "role reader may not write".into(),
+                },
+            ),
+        ] {
+            let calls = AtomicU32::new(0);
+            let res: Result<u32, _> = c
+                .call(Target::Any, |_, _, _| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let status = status.clone();
+                    async move { Err(status) }
+                })
+                .await;
+            assert_eq!(calls.load(Ordering::SeqCst), 1);
+            assert_eq!(res, Err(want));
+        }
     }
 
     /// A keyed request goes to the cached leader of its shard; a NOT_LEADER hint updates the

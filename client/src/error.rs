@@ -1,6 +1,8 @@
 //! [`ClientError`]: every way an SDK call can fail, decoded from the server's `tonic::Status` and
 //! its [`ErrorDetail`], and [`RetryMethod`]: what the retry loop does about each failure.
 
+use std::time::Duration;
+
 use orderstore_proto::v1::ErrorDetail;
 use orderstore_proto::v1::ShardInfo;
 use prost::Message;
@@ -21,6 +23,12 @@ pub enum RetryMethod {
     RefreshRoutes,
     /// A transient failure (no quorum, timeout, connection failure): back off and retry.
     Backoff,
+    /// The node is overloaded and said when to come back: back off as for
+    /// [`RetryMethod::Backoff`], but at least `min`, then retry.
+    BackoffAtLeast {
+        /// The server's `retry-after-ms` hint.
+        min: Duration,
+    },
     /// A definite answer: return it to the caller.
     NoRetry,
 }
@@ -28,10 +36,11 @@ pub enum RetryMethod {
 /// An SDK call's failure.
 ///
 /// Variants that describe a definite answer (`InvalidArgument` .. `IdempotencyKeyReused`,
-/// `DataLoss`, `Other`) are returned at once. `NotLeader`, `WrongNode`, `Transport` and
-/// `Unavailable` are retried by the [`crate::Client`]; when its retries or deadline run out it
-/// returns [`ClientError::Unavailable`] naming the last cause, so callers of `Client` see the
-/// first three only from [`ClientError::from_status`] (for code that drives tonic directly).
+/// `DataLoss`, `Unauthenticated`, `PermissionDenied`, `Other`) are returned at once.
+/// `NotLeader`, `WrongNode`, `Transport`, `Overloaded` and `Unavailable` are retried by the
+/// [`crate::Client`]; when its retries or deadline run out it returns
+/// [`ClientError::Unavailable`] naming the last cause, so callers of `Client` see the first four
+/// only from [`ClientError::from_status`] (for code that drives tonic directly).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
     /// The request broke a limit or was malformed (gRPC INVALID_ARGUMENT); nothing changed.
@@ -86,15 +95,71 @@ pub enum ClientError {
     /// client-side timeout). Retried by the client.
     #[error("transport error: {message}")]
     Transport { message: String },
+    /// The node is overloaded (gRPC RESOURCE_EXHAUSTED) and shed the request before doing
+    /// anything; `retry_after` is its `retry-after-ms` hint, when it gave one. Retried by the
+    /// client, never sooner than the hint.
+    #[error("overloaded: {message}{}", retry_after_suffix(retry_after))]
+    Overloaded {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// The cluster did not accept the request's credentials (gRPC UNAUTHENTICATED): no token
+    /// or client certificate, or an unknown or malformed token. Not retried.
+    #[error("{message}")]
+    Unauthenticated { message: String },
+    /// The caller is authenticated but its role does not allow the call (gRPC
+    /// PERMISSION_DENIED). Not retried.
+    #[error("{message}")]
+    PermissionDenied { message: String },
+    /// The TLS handshake failed on certificates: the node's certificate is not signed by the
+    /// trusted CA or does not name the dialled host, or the node refused ours (a fatal alert).
+    /// Not retried: the same settings fail the same way. Recognized by rustls's wording in the
+    /// transport error (`invalid peer certificate`, `received fatal alert`, `peer sent no
+    /// certificates`).
+    #[error("TLS handshake failed: {message}")]
+    TlsHandshake { message: String },
     /// An endpoint given to the builder (or hinted by a server) is not a valid `host:port`.
     #[error("invalid endpoint {addr:?}: {message}")]
     InvalidEndpoint { addr: String, message: String },
+    /// Returned by [`crate::ClientBuilder::build`] and [`crate::TlsOptions::from_files`] when
+    /// the TLS files or PEMs are unusable (unreadable, no certificate, a certificate without its
+    /// key) or the bearer token is not a valid header value. The message never quotes the
+    /// token.
+    #[error("invalid credentials: {message}")]
+    InvalidCredentials { message: String },
     /// A reply lacked a field the protocol promises (a server bug or version skew).
     #[error("malformed reply: {what}")]
     MalformedReply { what: String },
-    /// Anything else (INTERNAL, UNIMPLEMENTED, PERMISSION_DENIED, ...), with the gRPC code.
+    /// Anything else (INTERNAL, UNIMPLEMENTED, OUT_OF_RANGE, ...), with the gRPC code.
     #[error("{} ({})", message, code_name(*code))]
     Other { code: Code, message: String },
+}
+
+/// Whether a transport failure's text (causes included) is rustls refusing the handshake on
+/// certificates, as opposed to a connection failure that may heal.
+fn is_tls_refusal(message: &str) -> bool {
+    const MARKERS: [&str; 3] = [
+        "invalid peer certificate",
+        "received fatal alert",
+        "peer sent no certificates",
+    ];
+    MARKERS.iter().any(|m| message.contains(m))
+}
+
+fn retry_after_suffix(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(d) => format!(" (retry after {} ms)", d.as_millis()),
+        None => String::new(),
+    }
+}
+
+/// The `retry-after-ms` hint of an overloaded node: ASCII metadata holding milliseconds as a
+/// `u64`. Absent or malformed: `None`.
+pub(crate) const RETRY_AFTER_MS: &str = "retry-after-ms";
+
+fn retry_after(status: &tonic::Status) -> Option<Duration> {
+    let ms = status.metadata().get(RETRY_AFTER_MS)?.to_str().ok()?;
+    ms.trim().parse::<u64>().ok().map(Duration::from_millis)
 }
 
 fn hint_suffix(addr: &Option<String>) -> String {
@@ -108,7 +173,10 @@ impl ClientError {
     /// Decodes a failed call: the `ErrorDetail` in `status.details()` decides the variant; a
     /// status without a detail (one produced by tonic itself, or by a proxy) is classified by its
     /// code alone (UNAVAILABLE and CANCELLED without detail mean the transport failed,
-    /// DEADLINE_EXCEEDED a timeout). Never panics, whatever the bytes.
+    /// DEADLINE_EXCEEDED a timeout). RESOURCE_EXHAUSTED, UNAUTHENTICATED and PERMISSION_DENIED
+    /// are classified by their code whatever the detail says (they come from the node's
+    /// admission and authentication layers); RESOURCE_EXHAUSTED reads the `retry-after-ms`
+    /// metadata. Never panics, whatever the bytes.
     pub fn from_status(status: &tonic::Status) -> ClientError {
         Self::decode(status).0
     }
@@ -116,6 +184,21 @@ impl ClientError {
     /// [`Self::from_status`] plus the shard's fresh descriptor, when the detail carried one.
     pub(crate) fn decode(status: &tonic::Status) -> (ClientError, Option<ShardInfo>) {
         let message = one_line(status.message());
+        match status.code() {
+            Code::ResourceExhausted => {
+                let retry_after = retry_after(status);
+                return (
+                    ClientError::Overloaded {
+                        retry_after,
+                        message,
+                    },
+                    None,
+                );
+            }
+            Code::Unauthenticated => return (ClientError::Unauthenticated { message }, None),
+            Code::PermissionDenied => return (ClientError::PermissionDenied { message }, None),
+            _ => {}
+        }
         let detail = if status.details().is_empty() {
             None
         } else {
@@ -188,6 +271,9 @@ impl ClientError {
             // Without our ErrorDetail, UNKNOWN comes from the transport, not from a node (tonic
             // reports a reset or GOAWAY of the HTTP/2 connection, e.g. when the node was killed,
             // as UNKNOWN): retryable like any connection failure.
+            Code::Unavailable | Code::Unknown if is_tls_refusal(&message) => {
+                ClientError::TlsHandshake { message }
+            }
             Code::Unavailable | Code::Cancelled | Code::Unknown => {
                 ClientError::Transport { message }
             }
@@ -212,7 +298,15 @@ impl ClientError {
                 leader_addr: None, ..
             }
             | ClientError::WrongNode { hint: None, .. } => RetryMethod::RefreshRoutes,
-            ClientError::Unavailable { .. } | ClientError::Transport { .. } => RetryMethod::Backoff,
+            ClientError::Unavailable { .. }
+            | ClientError::Transport { .. }
+            | ClientError::Overloaded {
+                retry_after: None, ..
+            } => RetryMethod::Backoff,
+            ClientError::Overloaded {
+                retry_after: Some(min),
+                ..
+            } => RetryMethod::BackoffAtLeast { min: *min },
             ClientError::InvalidArgument { .. }
             | ClientError::NotFound { .. }
             | ClientError::IllegalTransition { .. }
@@ -220,7 +314,11 @@ impl ClientError {
             | ClientError::AlreadyExists { .. }
             | ClientError::IdempotencyKeyReused { .. }
             | ClientError::DataLoss { .. }
+            | ClientError::Unauthenticated { .. }
+            | ClientError::PermissionDenied { .. }
             | ClientError::InvalidEndpoint { .. }
+            | ClientError::InvalidCredentials { .. }
+            | ClientError::TlsHandshake { .. }
             | ClientError::MalformedReply { .. }
             | ClientError::Other { .. } => RetryMethod::NoRetry,
         }
@@ -234,9 +332,9 @@ impl ClientError {
     /// The gRPC code this error corresponds to (the server's code for server answers).
     pub fn code(&self) -> Code {
         match self {
-            ClientError::InvalidArgument { .. } | ClientError::InvalidEndpoint { .. } => {
-                Code::InvalidArgument
-            }
+            ClientError::InvalidArgument { .. }
+            | ClientError::InvalidEndpoint { .. }
+            | ClientError::InvalidCredentials { .. } => Code::InvalidArgument,
             ClientError::NotFound { .. } => Code::NotFound,
             ClientError::IllegalTransition { .. } => Code::FailedPrecondition,
             ClientError::VersionConflict { .. } => Code::Aborted,
@@ -246,8 +344,12 @@ impl ClientError {
             ClientError::NotLeader { .. }
             | ClientError::WrongNode { .. }
             | ClientError::Unavailable { .. }
-            | ClientError::Transport { .. } => Code::Unavailable,
+            | ClientError::Transport { .. }
+            | ClientError::TlsHandshake { .. } => Code::Unavailable,
             ClientError::DataLoss { .. } => Code::DataLoss,
+            ClientError::Overloaded { .. } => Code::ResourceExhausted,
+            ClientError::Unauthenticated { .. } => Code::Unauthenticated,
+            ClientError::PermissionDenied { .. } => Code::PermissionDenied,
             ClientError::MalformedReply { .. } => Code::Internal,
             ClientError::Other { code, .. } => *code,
         }
@@ -547,6 +649,111 @@ mod tests {
                 message: "bad thing".into()
             }
         );
+    }
+
+    fn overloaded(retry_after_ms: Option<&str>) -> tonic::Status {
+        let mut s = tonic::Status::resource_exhausted("node overloaded: 512 requests in flight");
+        if let Some(ms) = retry_after_ms {
+            s.metadata_mut().insert(RETRY_AFTER_MS, ms.parse().unwrap());
+        }
+        s
+    }
+
+    /// RESOURCE_EXHAUSTED is a retryable `Overloaded` carrying the `retry-after-ms` hint as
+    /// the backoff's floor; a missing or malformed hint means plain backoff.
+    #[test]
+    fn overload_is_retryable_with_the_servers_hint() {
+        let err = ClientError::from_status(&overloaded(Some("1500")));
+        assert_eq!(
+            err,
+            ClientError::Overloaded {
+                retry_after: Some(Duration::from_millis(1500)),
+                message: "node overloaded: 512 requests in flight".into(),
+            }
+        );
+        assert_eq!(
+            err.retry_method(),
+            RetryMethod::BackoffAtLeast {
+                min: Duration::from_millis(1500)
+            }
+        );
+        assert!(err.is_retryable());
+        assert_eq!(err.code(), Code::ResourceExhausted);
+        assert_eq!(
+            err.to_string(),
+            "overloaded: node overloaded: 512 requests in flight (retry after 1500 ms)"
+        );
+        for hint in [None, Some("soon"), Some("-5"), Some("")] {
+            let err = ClientError::from_status(&overloaded(hint));
+            assert!(
+                matches!(
+                    err,
+                    ClientError::Overloaded {
+                        retry_after: None,
+                        ..
+                    }
+                ),
+                "{hint:?}: {err:?}"
+            );
+            assert_eq!(err.retry_method(), RetryMethod::Backoff);
+        }
+        // The code decides even when a detail names another kind.
+        let with_detail = status(Code::ResourceExhausted, "shed", detail("UNAVAILABLE"));
+        assert!(matches!(
+            ClientError::from_status(&with_detail),
+            ClientError::Overloaded { .. }
+        ));
+    }
+
+    /// Authentication and authorization failures are typed and never retried: resending the
+    /// same credentials cannot succeed.
+    #[test]
+    fn auth_failures_are_typed_and_final() {
+        let cases = [
+            (
+                tonic::Status::unauthenticated("missing bearer token or client certificate"),
+                ClientError::Unauthenticated {
+                    message: "missing bearer token or client certificate".into(),
+                },
+            ),
+            (
+                tonic::Status::permission_denied("role reader may not call PlaceOrder"),
+                ClientError::PermissionDenied {
+                    message: "role reader may not call PlaceOrder".into(),
+                },
+            ),
+            (
+                status(
+                    Code::PermissionDenied,
+                    "denied",
+                    detail("PERMISSION_DENIED"),
+                ),
+                ClientError::PermissionDenied {
+                    message: "denied".into(),
+                },
+            ),
+        ];
+        for (status, want) in cases {
+            let got = ClientError::from_status(&status);
+            assert_eq!(got, want);
+            assert_eq!(got.retry_method(), RetryMethod::NoRetry);
+            assert_eq!(got.code(), status.code());
+        }
+    }
+
+    /// A handshake refused on certificates is final; other transport failures stay retryable.
+    #[test]
+    fn tls_refusals_are_not_retried() {
+        for text in [
+            "transport error: invalid peer certificate: UnknownIssuer",
+            "transport error: received fatal alert: UnknownCA",
+        ] {
+            let err = ClientError::from_status(&tonic::Status::unavailable(text));
+            assert!(matches!(err, ClientError::TlsHandshake { .. }), "{err:?}");
+            assert_eq!(err.retry_method(), RetryMethod::NoRetry);
+        }
+        let refused = tonic::Status::unavailable("tcp connect error: Connection refused");
+        assert!(ClientError::from_status(&refused).is_retryable());
     }
 
     /// A fresh shard descriptor in the detail is handed to the routing cache.

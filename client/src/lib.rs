@@ -7,6 +7,8 @@
 //! names an order to its shard's leader; it follows redirects, retries transient failures with
 //! full-jitter backoff and gives every mutating call an idempotency key, so retries never apply
 //! twice; and it turns every failed status into a typed [`ClientError`] with a [`RetryMethod`].
+//! Against a secured cluster it speaks TLS ([`TlsOptions`]: the cluster's CA, optionally a
+//! client certificate) and sends a bearer token with every request.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), orderstore_client::ClientError> {
@@ -21,12 +23,14 @@
 //!
 //! # Layout
 //! - `client`: [`Client`], the calls and the routing / redirect / retry loop.
-//! - `builder`: [`ClientBuilder`], endpoints, timeouts and the retry budget.
+//! - `builder`: [`ClientBuilder`], endpoints, TLS and token, timeouts and the retry budget.
+//! - `credentials`: [`TlsOptions`] and the bearer token added to every request.
 //! - `error`: [`ClientError`] (decoded from `tonic::Status` + `ErrorDetail`) and [`RetryMethod`].
 //! - `backoff`: [`Backoff`], full-jitter exponential backoff.
 //! - `route_cache`: the shard-range -> leader cache (pure, unit-tested).
 //! - `endpoint_set`: seed and learned node addresses, skipping recently failed ones.
-//! - `channel_pool`: one lazily connected tonic channel per address.
+//! - `channel_pool`: one lazily connected tonic channel per address (`http` or `https`).
+//! - `backup`: [`Client::backup_to`], [`BackupManifest`]: consistent per-shard backups.
 //! - `commerce`: inventory, payment, purchase and saga calls ([`Purchase`], [`PurchaseItem`]).
 //! - `idempotency`: [`new_idempotency_key`].
 //! - Request and reply types: [`PlaceOrder`], [`LineItem`], [`Action`], [`CommandOptions`],
@@ -35,6 +39,7 @@
 
 mod action;
 mod backoff;
+mod backup;
 mod builder;
 mod channel_pool;
 mod client;
@@ -42,6 +47,7 @@ mod cluster_status;
 mod command_options;
 mod commerce;
 mod consistency;
+mod credentials;
 mod endpoint_set;
 mod error;
 mod idempotency;
@@ -53,6 +59,12 @@ mod route_cache;
 pub use action::Action;
 pub use action::UnknownAction;
 pub use backoff::Backoff;
+pub use backup::BACKUP_FORMAT;
+pub use backup::BackupError;
+pub use backup::BackupManifest;
+pub use backup::MANIFEST_FILE;
+pub use backup::ShardBackup;
+pub use backup::ShardBackupEntry;
 pub use builder::ClientBuilder;
 pub use client::Client;
 pub use cluster_status::ClusterStatus;
@@ -62,6 +74,7 @@ pub use command_options::CommandOptions;
 pub use commerce::Purchase;
 pub use commerce::PurchaseItem;
 pub use consistency::Consistency;
+pub use credentials::TlsOptions;
 pub use error::ClientError;
 pub use error::RetryMethod;
 pub use error::code_name;

@@ -299,6 +299,15 @@ impl OrderService for FakeNode {
 
 #[tonic::async_trait]
 impl ClusterAdmin for FakeNode {
+    type BackupShardStream = tonic::codegen::tokio_stream::Empty<Result<pb::BackupChunk, Status>>;
+
+    async fn backup_shard(
+        &self,
+        _r: Request<pb::BackupShardRequest>,
+    ) -> Result<Response<Self::BackupShardStream>, Status> {
+        Err(Status::unimplemented("not scripted"))
+    }
+
     async fn cluster_status(
         &self,
         _r: Request<pb::ClusterStatusRequest>,

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use shard_router::{Keyspace, Membership, NodeInfo, NodeState, PolicySet, SplitThresholds};
 
-use crate::{ConfigError, NodeConfig, PlacementConfig, RaftConfig, SplitConfig, is_valid_label};
+use crate::{
+    ConfigError, LimitsConfig, NodeConfig, PlacementConfig, RaftConfig, SecurityConfig,
+    SplitConfig, is_valid_label,
+};
 
 /// Largest accepted `initial_shards`. Clusters grow past this by splitting shards online.
 pub const MAX_INITIAL_SHARDS: u32 = 4096;
@@ -37,6 +40,10 @@ pub struct ClusterConfig {
     pub placement: PlacementConfig,
     /// Automatic split thresholds.
     pub split: SplitConfig,
+    /// TLS, client authentication and the audit log. Default: all off.
+    pub security: SecurityConfig,
+    /// Admission limits of every node.
+    pub limits: LimitsConfig,
     /// The nodes, as `[[nodes]]` tables. Default empty, which `validate` rejects.
     pub nodes: Vec<NodeConfig>,
 }
@@ -52,6 +59,8 @@ impl Default for ClusterConfig {
             raft: RaftConfig::default(),
             placement: PlacementConfig::default(),
             split: SplitConfig::default(),
+            security: SecurityConfig::default(),
+            limits: LimitsConfig::default(),
             nodes: Vec::new(),
         }
     }
@@ -138,7 +147,8 @@ impl ClusterConfig {
 
     /// Checks the whole configuration and returns the first problem, checking in this order:
     /// cluster name, shard count, replication factor, default region, idempotency TTL, raft
-    /// settings, then the nodes: the list is non-empty; per node in file order, its own checks
+    /// settings ([`RaftConfig::validate`]), security switches ([`SecurityConfig::validate`]),
+    /// limits ([`LimitsConfig::validate`]), then the nodes: the list is non-empty; per node in file order, its own checks
     /// ([`NodeConfig::validate`]: id non-zero, addresses parse, region/zone labels), then its id and
     /// both addresses must be unique against the nodes before it (a node's gRPC and status address
     /// must differ too); then host labels (one zone per host); then placement, per keyspace in
@@ -154,7 +164,9 @@ impl ClusterConfig {
     /// [`ConfigError::BadClusterName`], [`ConfigError::BadShardCount`],
     /// [`ConfigError::BadReplicationFactor`], [`ConfigError::BadDefaultRegion`],
     /// [`ConfigError::BadTtl`], [`ConfigError::BadRaftTimeouts`],
-    /// [`ConfigError::BadSnapshotThreshold`], [`ConfigError::NoNodes`],
+    /// [`ConfigError::BadSnapshotThreshold`], [`ConfigError::BadClockOffset`],
+    /// [`ConfigError::TlsPathMissing`], [`ConfigError::AuthNeedsTls`],
+    /// [`ConfigError::TokensNeedAuth`], [`ConfigError::BadLimit`], [`ConfigError::NoNodes`],
     /// [`ConfigError::ZeroNodeId`], [`ConfigError::BadAddr`], [`ConfigError::BadLabel`],
     /// [`ConfigError::DuplicateNodeId`], [`ConfigError::DuplicateAddr`],
     /// [`ConfigError::Membership`], [`ConfigError::BadPlacement`],
@@ -176,6 +188,8 @@ impl ClusterConfig {
             return Err(ConfigError::BadTtl(self.idempotency_ttl_secs));
         }
         self.raft.validate()?;
+        self.security.validate()?;
+        self.limits.validate()?;
         if self.nodes.is_empty() {
             return Err(ConfigError::NoNodes);
         }

@@ -45,12 +45,45 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "ORDERSTORE_SPLIT_MAX_REQUESTS_PER_SEC",
         "split.max_requests_per_sec",
     ),
+    ("ORDERSTORE_SECURITY_TLS", "security.tls"),
+    ("ORDERSTORE_SECURITY_CA_CERT", "security.ca_cert"),
+    ("ORDERSTORE_SECURITY_CERT", "security.cert"),
+    ("ORDERSTORE_SECURITY_KEY", "security.key"),
+    ("ORDERSTORE_SECURITY_AUTH", "security.auth"),
+    ("ORDERSTORE_SECURITY_TOKENS_FILE", "security.tokens_file"),
+    ("ORDERSTORE_SECURITY_AUDIT_LOG", "security.audit_log"),
+    (
+        "ORDERSTORE_LIMITS_MAX_INFLIGHT_REQUESTS",
+        "limits.max_inflight_requests",
+    ),
+    (
+        "ORDERSTORE_LIMITS_MAX_QUEUED_REQUESTS",
+        "limits.max_queued_requests",
+    ),
+    (
+        "ORDERSTORE_LIMITS_QUEUE_TIMEOUT_MS",
+        "limits.queue_timeout_ms",
+    ),
+    (
+        "ORDERSTORE_LIMITS_MAX_SHARD_PROPOSALS",
+        "limits.max_shard_proposals",
+    ),
+    (
+        "ORDERSTORE_LIMITS_MAX_CONNECTIONS",
+        "limits.max_connections",
+    ),
+    (
+        "ORDERSTORE_LIMITS_MAX_MESSAGE_BYTES",
+        "limits.max_message_bytes",
+    ),
+    ("ORDERSTORE_LIMITS_RETRY_AFTER_MS", "limits.retry_after_ms"),
 ];
 
 impl ClusterConfig {
     /// Applies the [`ENV_OVERRIDES`] found in `vars` (pass `std::env::vars()`); every other
     /// variable, including unknown `ORDERSTORE_*` ones used by other components, is ignored.
-    /// Numbers are parsed after trimming surrounding whitespace; strings are taken verbatim.
+    /// Numbers and booleans (`true` or `false`) are parsed after trimming surrounding whitespace;
+    /// strings (paths included) are taken verbatim.
     /// Does not validate: call [`ClusterConfig::validate`] afterwards.
     ///
     /// All or nothing: on error `self` is unchanged.
@@ -64,6 +97,8 @@ impl ClusterConfig {
         let mut next = self.clone();
         for (var, value) in vars {
             let raft = &mut next.raft;
+            let security = &mut next.security;
+            let limits = &mut next.limits;
             match var.as_str() {
                 "ORDERSTORE_CLUSTER_NAME" => next.cluster_name = value,
                 "ORDERSTORE_DEFAULT_REGION" => next.default_region = value,
@@ -95,6 +130,32 @@ impl ClusterConfig {
                 "ORDERSTORE_SPLIT_MAX_REQUESTS_PER_SEC" => {
                     next.split.max_requests_per_sec = parse(&var, &value)?
                 }
+                "ORDERSTORE_SECURITY_TLS" => security.tls = parse(&var, &value)?,
+                "ORDERSTORE_SECURITY_CA_CERT" => security.ca_cert = value,
+                "ORDERSTORE_SECURITY_CERT" => security.cert = value,
+                "ORDERSTORE_SECURITY_KEY" => security.key = value,
+                "ORDERSTORE_SECURITY_AUTH" => security.auth = parse(&var, &value)?,
+                "ORDERSTORE_SECURITY_TOKENS_FILE" => security.tokens_file = value,
+                "ORDERSTORE_SECURITY_AUDIT_LOG" => security.audit_log = value,
+                "ORDERSTORE_LIMITS_MAX_INFLIGHT_REQUESTS" => {
+                    limits.max_inflight_requests = parse(&var, &value)?
+                }
+                "ORDERSTORE_LIMITS_MAX_QUEUED_REQUESTS" => {
+                    limits.max_queued_requests = parse(&var, &value)?
+                }
+                "ORDERSTORE_LIMITS_QUEUE_TIMEOUT_MS" => {
+                    limits.queue_timeout_ms = parse(&var, &value)?
+                }
+                "ORDERSTORE_LIMITS_MAX_SHARD_PROPOSALS" => {
+                    limits.max_shard_proposals = parse(&var, &value)?
+                }
+                "ORDERSTORE_LIMITS_MAX_CONNECTIONS" => {
+                    limits.max_connections = parse(&var, &value)?
+                }
+                "ORDERSTORE_LIMITS_MAX_MESSAGE_BYTES" => {
+                    limits.max_message_bytes = parse(&var, &value)?
+                }
+                "ORDERSTORE_LIMITS_RETRY_AFTER_MS" => limits.retry_after_ms = parse(&var, &value)?,
                 _ => {}
             }
         }

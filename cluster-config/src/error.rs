@@ -8,16 +8,18 @@ use shard_router::{Keyspace, MembershipError, PolicyError};
 /// the variants are listed for [`ClusterConfig::validate`](crate::ClusterConfig::validate).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Returned by [`ClusterConfig::load`](crate::ClusterConfig::load) when the file cannot be read.
-    #[error("cannot read config file {}: {source}", path.display())]
+    /// Returned by [`ClusterConfig::load`](crate::ClusterConfig::load) and
+    /// [`TokenStore::load`](crate::TokenStore::load) when the file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
     Io {
         /// The file that was to be read.
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
     },
-    /// Returned by `from_toml_str`/`load` for malformed TOML, a wrong type, a missing required
-    /// key or an unknown key. Carries the parser's message (with line and column).
+    /// Returned by `from_toml_str`/`load` (of a config or a token file) for malformed TOML, a
+    /// wrong type, a missing required key, an unknown key or an unknown role name. Carries the
+    /// parser's message (with line and column).
     #[error("invalid config: {0}")]
     Parse(String),
     /// Returned by [`ClusterConfig::to_toml_string`](crate::ClusterConfig::to_toml_string) if the
@@ -71,6 +73,32 @@ pub enum ConfigError {
     /// `raft.max_clock_offset_ms` is 0 (no two real clocks agree that closely).
     #[error("raft.max_clock_offset_ms = {0} must be at least 1")]
     BadClockOffset(u64),
+    /// `security.tls` is true but `key` (`ca_cert`, `cert` or `key` of `[security]`) is empty.
+    #[error("security.tls = true needs security.{key}")]
+    TlsPathMissing {
+        /// The empty key: `ca_cert`, `cert` or `key`.
+        key: &'static str,
+    },
+    /// `security.auth` is true but `security.tls` is false: bearer tokens would travel in clear,
+    /// and peers could not prove they are nodes (node identities come from node certificates).
+    #[error("security.auth = true needs security.tls = true")]
+    AuthNeedsTls,
+    /// `security.tokens_file` is set but `security.auth` is false (the tokens would be ignored).
+    #[error("security.tokens_file {0:?} is set but security.auth is false")]
+    TokensNeedAuth(String),
+    /// A `[limits]` value is outside its accepted range: at least 1 for every key, and
+    /// `MIN_MESSAGE_BYTES..=MAX_MESSAGE_BYTES` for `max_message_bytes`.
+    #[error("limits.{key} = {value} is outside {min}..={max}")]
+    BadLimit {
+        /// The key, e.g. `max_inflight_requests`.
+        key: &'static str,
+        /// The rejected value.
+        value: u64,
+        /// The smallest accepted value.
+        min: u64,
+        /// The largest accepted value.
+        max: u64,
+    },
     /// The `[[nodes]]` list is empty.
     #[error("the config lists no nodes")]
     NoNodes,
@@ -124,5 +152,30 @@ pub enum ConfigError {
         keyspace: Keyspace,
         /// The unknown region.
         region: String,
+    },
+    /// Returned by [`TokenStore::from_toml_str`](crate::TokenStore::from_toml_str) when a token
+    /// name is not 1 to 64 printable ASCII characters without spaces.
+    #[error("token name {0:?} must be 1-64 printable ASCII characters without spaces")]
+    BadTokenName(String),
+    /// Returned by [`TokenStore::from_toml_str`](crate::TokenStore::from_toml_str) when an entry
+    /// (named here) grants the `node` role, which only node certificates carry.
+    #[error("token {0:?}: role \"node\" is reserved for node certificates")]
+    TokenGrantsNode(String),
+    /// Returned by [`TokenStore::from_toml_str`](crate::TokenStore::from_toml_str) when the
+    /// `sha256` of the entry named here is not 64 hex digits. The value itself is not carried.
+    #[error("token {0:?}: sha256 must be 64 hex digits")]
+    BadTokenHash(String),
+    /// Returned by [`TokenStore::from_toml_str`](crate::TokenStore::from_toml_str) when two
+    /// entries share this name.
+    #[error("token name {0:?} is used by more than one entry")]
+    DuplicateTokenName(String),
+    /// Returned by [`TokenStore::from_toml_str`](crate::TokenStore::from_toml_str) when two
+    /// entries (named here) have the same hash, i.e. the same token.
+    #[error("tokens {first:?} and {second:?} have the same sha256")]
+    DuplicateTokenHash {
+        /// The earlier entry's name.
+        first: String,
+        /// The later entry's name.
+        second: String,
     },
 }

@@ -1,14 +1,18 @@
 //! Scenario tests of the cluster configuration: parsing, defaults, every validation error,
 //! environment overrides, the TOML round trip, and that `CONFIG.md` documents every key.
 
+use std::path::{Path, PathBuf};
+
 use cluster_config::{
-    ClusterConfig, ConfigError, ENV_OVERRIDES, KeyspacePlacement, NodeConfig, PlacementConfig,
-    RaftConfig, SplitConfig,
+    ClusterConfig, ConfigError, ENV_OVERRIDES, KeyspacePlacement, LimitsConfig, MAX_MESSAGE_BYTES,
+    MIN_MESSAGE_BYTES, NodeConfig, PlacementConfig, RaftConfig, SecurityConfig, SplitConfig,
+    TokenStore,
 };
 use proptest::prelude::*;
 use shard_router::{Keyspace, MembershipError, PolicyError, SplitThresholds, SurvivalGoal};
 
 const THREE_NODES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/three-nodes.toml");
+const SECURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/secure.toml");
 const CONFIG_MD: &str = include_str!("../CONFIG.md");
 
 fn node(id: u64) -> NodeConfig {
@@ -27,6 +31,17 @@ fn valid() -> ClusterConfig {
     ClusterConfig {
         nodes: (1..=3).map(node).collect(),
         ..ClusterConfig::default()
+    }
+}
+
+/// TLS on, with every path it needs; authentication off.
+fn tls_on() -> SecurityConfig {
+    SecurityConfig {
+        tls: true,
+        ca_cert: "ca.pem".into(),
+        cert: "node-{node_id}.pem".into(),
+        key: "node-{node_id}.key".into(),
+        ..SecurityConfig::default()
     }
 }
 
@@ -57,6 +72,12 @@ fn full_example_file_parses() {
             max_clock_offset_ms: 500,
         }
     );
+    assert_eq!(
+        config.security,
+        SecurityConfig::default(),
+        "no [security] table"
+    );
+    assert_eq!(config.limits, LimitsConfig::default(), "no [limits] table");
     assert_eq!(config.nodes.len(), 3);
     let n1 = config.node(1).expect("node 1");
     assert_eq!(
@@ -101,6 +122,101 @@ fn full_example_file_parses() {
         }
     );
     config.validate().expect("example is valid");
+}
+
+/// The secure example sets every `[security]` and `[limits]` key; it parses to exactly those values
+/// and validates, and `{node_id}` is substituted per node.
+#[test]
+fn secure_example_file_parses() {
+    let config = ClusterConfig::load(SECURE).expect("secure example parses");
+    assert_eq!(
+        config.security,
+        SecurityConfig {
+            tls: true,
+            ca_cert: "/etc/orderstore/ca.pem".into(),
+            cert: "/etc/orderstore/node-{node_id}.pem".into(),
+            key: "/etc/orderstore/node-{node_id}.key".into(),
+            auth: true,
+            tokens_file: "/etc/orderstore/tokens.toml".into(),
+            audit_log: "/var/log/orderstore/audit-{node_id}.jsonl".into(),
+        }
+    );
+    assert_eq!(
+        config.limits,
+        LimitsConfig {
+            max_inflight_requests: 256,
+            max_queued_requests: 1024,
+            queue_timeout_ms: 50,
+            max_shard_proposals: 512,
+            max_connections: 1000,
+            max_message_bytes: 64 << 10,
+            retry_after_ms: 25,
+        }
+    );
+    config.validate().expect("secure example is valid");
+
+    let data_dir = Path::new("/data/n12");
+    for node in &config.nodes {
+        let id = node.id;
+        assert_eq!(
+            config.security.cert_path(id),
+            PathBuf::from(format!("/etc/orderstore/node-{id}.pem"))
+        );
+        assert_eq!(
+            config.security.key_path(id),
+            PathBuf::from(format!("/etc/orderstore/node-{id}.key"))
+        );
+        assert_eq!(
+            config.security.audit_log_path(id, data_dir),
+            PathBuf::from(format!("/var/log/orderstore/audit-{id}.jsonl"))
+        );
+    }
+    assert_eq!(
+        config.security.tokens_path(),
+        Some(Path::new("/etc/orderstore/tokens.toml"))
+    );
+}
+
+/// `{node_id}` is replaced wherever and however often it appears; paths without it are shared by
+/// every node; an empty audit log path means `audit.log` in the node's data directory.
+#[test]
+fn node_id_placeholder_substitution() {
+    let security = SecurityConfig {
+        cert: "certs/{node_id}/node-{node_id}.pem".into(),
+        key: "shared.key".into(),
+        ..tls_on()
+    };
+    assert_eq!(security.cert_path(7), PathBuf::from("certs/7/node-7.pem"));
+    assert_eq!(
+        security.cert_path(u64::MAX),
+        PathBuf::from(format!("certs/{0}/node-{0}.pem", u64::MAX))
+    );
+    assert_eq!(security.key_path(7), PathBuf::from("shared.key"));
+    // Only the exact placeholder is replaced.
+    let other = SecurityConfig {
+        cert: "{node}-{NODE_ID}-{node_id".into(),
+        ..tls_on()
+    };
+    assert_eq!(
+        other.cert_path(3),
+        PathBuf::from("{node}-{NODE_ID}-{node_id")
+    );
+
+    let data_dir = Path::new("/var/lib/orderstore/node-3");
+    assert_eq!(
+        SecurityConfig::default().audit_log_path(3, data_dir),
+        data_dir.join("audit.log")
+    );
+    let relative = SecurityConfig {
+        audit_log: "logs/audit-{node_id}.jsonl".into(),
+        ..SecurityConfig::default()
+    };
+    assert_eq!(
+        relative.audit_log_path(3, data_dir),
+        PathBuf::from("logs/audit-3.jsonl"),
+        "a set path is used as written, not joined to the data dir"
+    );
+    assert_eq!(SecurityConfig::default().tokens_path(), None);
 }
 
 /// A file with only node ids and addresses gets every documented default.
@@ -158,6 +274,40 @@ fn minimal_file_takes_defaults() {
     }
     assert_eq!(config.split, SplitConfig::default());
     assert_eq!(config.split_thresholds(), SplitThresholds::default());
+    let security = &config.security;
+    assert!(
+        !security.tls && !security.auth,
+        "security is off by default"
+    );
+    assert!(
+        [
+            &security.ca_cert,
+            &security.cert,
+            &security.key,
+            &security.tokens_file,
+            &security.audit_log
+        ]
+        .iter()
+        .all(|path| path.is_empty())
+    );
+    let limits = &config.limits;
+    assert_eq!(
+        (
+            limits.max_inflight_requests,
+            limits.max_queued_requests,
+            limits.queue_timeout_ms,
+            limits.max_shard_proposals
+        ),
+        (512, 2048, 200, 1024)
+    );
+    assert_eq!(
+        (
+            limits.max_connections,
+            limits.max_message_bytes,
+            limits.retry_after_ms
+        ),
+        (4096, 4 << 20, 100)
+    );
     config.validate().expect("defaults are valid");
 
     let empty = ClusterConfig::from_toml_str("").expect("empty file parses");
@@ -202,6 +352,22 @@ fn parse_errors() {
             "[placement.orders]\nsurvival_goal = \"planet\"".to_string(),
         ),
         ("unknown split key", "[split]\nmax_rows = 3".to_string()),
+        (
+            "unknown security key",
+            "[security]\nmtls = true".to_string(),
+        ),
+        (
+            "security bool as string",
+            "[security]\ntls = \"true\"".to_string(),
+        ),
+        (
+            "unknown limits key",
+            "[limits]\nmax_requests = 3".to_string(),
+        ),
+        (
+            "negative limit",
+            "[limits]\nmax_connections = -1".to_string(),
+        ),
         (
             "missing node id",
             "[[nodes]]\ngrpc_addr = \"a\"\nstatus_addr = \"b\"".to_string(),
@@ -346,6 +512,190 @@ fn each_validation_rule_has_its_error() {
             "zero clock offset bound",
             |c| c.raft.max_clock_offset_ms = 0,
             |e| matches!(e, ConfigError::BadClockOffset(0)),
+        ),
+        (
+            "tls without ca_cert",
+            |c| {
+                c.security = tls_on();
+                c.security.ca_cert.clear();
+            },
+            |e| matches!(e, ConfigError::TlsPathMissing { key: "ca_cert" }),
+        ),
+        (
+            "tls without cert",
+            |c| {
+                c.security = tls_on();
+                c.security.cert.clear();
+            },
+            |e| matches!(e, ConfigError::TlsPathMissing { key: "cert" }),
+        ),
+        (
+            "tls without key",
+            |c| {
+                c.security = tls_on();
+                c.security.key.clear();
+            },
+            |e| matches!(e, ConfigError::TlsPathMissing { key: "key" }),
+        ),
+        (
+            "tls without any path reports ca_cert first",
+            |c| c.security.tls = true,
+            |e| matches!(e, ConfigError::TlsPathMissing { key: "ca_cert" }),
+        ),
+        (
+            "auth without tls",
+            |c| c.security.auth = true,
+            |e| matches!(e, ConfigError::AuthNeedsTls),
+        ),
+        (
+            "auth without tls even with certificate paths",
+            |c| {
+                c.security = tls_on();
+                c.security.tls = false;
+                c.security.auth = true;
+            },
+            |e| matches!(e, ConfigError::AuthNeedsTls),
+        ),
+        (
+            "tokens file without auth",
+            |c| c.security.tokens_file = "tokens.toml".into(),
+            |e| matches!(e, ConfigError::TokensNeedAuth(path) if path == "tokens.toml"),
+        ),
+        (
+            "tokens file with tls but without auth",
+            |c| {
+                c.security = tls_on();
+                c.security.tokens_file = "tokens.toml".into();
+            },
+            |e| matches!(e, ConfigError::TokensNeedAuth(_)),
+        ),
+        (
+            "zero inflight requests",
+            |c| c.limits.max_inflight_requests = 0,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadLimit {
+                        key: "max_inflight_requests",
+                        value: 0,
+                        min: 1,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "zero queued requests",
+            |c| c.limits.max_queued_requests = 0,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadLimit {
+                        key: "max_queued_requests",
+                        value: 0,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "zero queue timeout",
+            |c| c.limits.queue_timeout_ms = 0,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadLimit {
+                        key: "queue_timeout_ms",
+                        value: 0,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "zero shard proposals",
+            |c| c.limits.max_shard_proposals = 0,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadLimit {
+                        key: "max_shard_proposals",
+                        value: 0,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "zero connections",
+            |c| c.limits.max_connections = 0,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadLimit {
+                        key: "max_connections",
+                        value: 0,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "zero message size",
+            |c| c.limits.max_message_bytes = 0,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadLimit {
+                        key: "max_message_bytes",
+                        value: 0,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "message size just below 64 KiB",
+            |c| c.limits.max_message_bytes = MIN_MESSAGE_BYTES - 1,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadLimit {
+                        key: "max_message_bytes",
+                        value: 65_535,
+                        min: 65_536,
+                        max: 268_435_456
+                    }
+                )
+            },
+        ),
+        (
+            "message size just above 256 MiB",
+            |c| c.limits.max_message_bytes = MAX_MESSAGE_BYTES + 1,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadLimit {
+                        key: "max_message_bytes",
+                        value: 268_435_457,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "zero retry-after hint",
+            |c| c.limits.retry_after_ms = 0,
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::BadLimit {
+                        key: "retry_after_ms",
+                        value: 0,
+                        ..
+                    }
+                )
+            },
         ),
         (
             "no nodes",
@@ -555,7 +905,107 @@ fn each_validation_rule_has_its_error() {
         max_bytes: 0,
         max_requests_per_sec: 0,
     };
+    edge.limits = LimitsConfig {
+        max_inflight_requests: 1,
+        max_queued_requests: 1,
+        queue_timeout_ms: 1,
+        max_shard_proposals: 1,
+        max_connections: 1,
+        max_message_bytes: MIN_MESSAGE_BYTES,
+        retry_after_ms: 1,
+    };
     edge.validate().expect("edge values are valid");
+    edge.limits = LimitsConfig {
+        max_inflight_requests: u32::MAX,
+        max_queued_requests: u32::MAX,
+        queue_timeout_ms: u64::MAX,
+        max_shard_proposals: u32::MAX,
+        max_connections: u32::MAX,
+        max_message_bytes: MAX_MESSAGE_BYTES,
+        retry_after_ms: u64::MAX,
+    };
+    edge.validate().expect("upper edge values are valid");
+
+    // Every consistent combination of the security switches validates.
+    for security in [
+        SecurityConfig::default(),
+        tls_on(),
+        SecurityConfig {
+            auth: true,
+            ..tls_on()
+        },
+        SecurityConfig {
+            auth: true,
+            tokens_file: "tokens.toml".into(),
+            audit_log: "audit-{node_id}.log".into(),
+            ..tls_on()
+        },
+        SecurityConfig {
+            // Paths without tls are kept (e.g. for switching tls on by env) and not checked.
+            ca_cert: "ca.pem".into(),
+            audit_log: "audit.log".into(),
+            ..SecurityConfig::default()
+        },
+    ] {
+        let config = ClusterConfig {
+            security: security.clone(),
+            ..valid()
+        };
+        config
+            .validate()
+            .unwrap_or_else(|e| panic!("{security:?}: {e}"));
+    }
+}
+
+/// validate() checks raft, then security, then limits, then the nodes: with several sections
+/// broken at once, each fix reveals the next section's error.
+#[test]
+fn validation_order_raft_security_limits_nodes() {
+    let mut config = valid();
+    config.raft.snapshot_logs_since_last = 0;
+    config.security.auth = true;
+    config.limits.max_connections = 0;
+    config.nodes.clear();
+    assert!(matches!(
+        config.validate(),
+        Err(ConfigError::BadSnapshotThreshold(0))
+    ));
+    config.raft = RaftConfig::default();
+    assert!(matches!(config.validate(), Err(ConfigError::AuthNeedsTls)));
+    config.security = SecurityConfig::default();
+    assert!(matches!(
+        config.validate(),
+        Err(ConfigError::BadLimit {
+            key: "max_connections",
+            ..
+        })
+    ));
+    config.limits = LimitsConfig::default();
+    assert!(matches!(config.validate(), Err(ConfigError::NoNodes)));
+
+    // Within [security]: tls paths, then auth needs tls, then tokens need auth.
+    let security = SecurityConfig {
+        tls: true,
+        tokens_file: "t.toml".into(),
+        ..SecurityConfig::default()
+    };
+    assert!(matches!(
+        security.validate(),
+        Err(ConfigError::TlsPathMissing { key: "ca_cert" })
+    ));
+    // Within [limits]: field order.
+    let limits = LimitsConfig {
+        max_queued_requests: 0,
+        retry_after_ms: 0,
+        ..LimitsConfig::default()
+    };
+    assert!(matches!(
+        limits.validate(),
+        Err(ConfigError::BadLimit {
+            key: "max_queued_requests",
+            ..
+        })
+    ));
 }
 
 /// Placement is checked for consistency, not capacity: the default policies on a one-node or a
@@ -643,6 +1093,23 @@ fn env_overrides_apply() {
             ("ORDERSTORE_SPLIT_MAX_KEYS", "1000"),
             ("ORDERSTORE_SPLIT_MAX_BYTES", "2048"),
             ("ORDERSTORE_SPLIT_MAX_REQUESTS_PER_SEC", "0"),
+            ("ORDERSTORE_SECURITY_TLS", "true"),
+            ("ORDERSTORE_SECURITY_CA_CERT", "/pki/ca.pem"),
+            ("ORDERSTORE_SECURITY_CERT", "/pki/node-{node_id}.pem"),
+            ("ORDERSTORE_SECURITY_KEY", " /pki/node-{node_id}.key"), // verbatim, space kept
+            ("ORDERSTORE_SECURITY_AUTH", " true\n"),
+            ("ORDERSTORE_SECURITY_TOKENS_FILE", "/pki/tokens.toml"),
+            (
+                "ORDERSTORE_SECURITY_AUDIT_LOG",
+                "/logs/audit-{node_id}.jsonl",
+            ),
+            ("ORDERSTORE_LIMITS_MAX_INFLIGHT_REQUESTS", "64"),
+            ("ORDERSTORE_LIMITS_MAX_QUEUED_REQUESTS", "128"),
+            ("ORDERSTORE_LIMITS_QUEUE_TIMEOUT_MS", "75"),
+            ("ORDERSTORE_LIMITS_MAX_SHARD_PROPOSALS", "32"),
+            ("ORDERSTORE_LIMITS_MAX_CONNECTIONS", "100"),
+            ("ORDERSTORE_LIMITS_MAX_MESSAGE_BYTES", "1048576"),
+            ("ORDERSTORE_LIMITS_RETRY_AFTER_MS", "20"),
         ]))
         .expect("all values parse");
     let expected = ClusterConfig {
@@ -664,6 +1131,24 @@ fn env_overrides_apply() {
             max_keys: 1000,
             max_bytes: 2048,
             max_requests_per_sec: 0,
+        },
+        security: SecurityConfig {
+            tls: true,
+            ca_cert: "/pki/ca.pem".into(),
+            cert: "/pki/node-{node_id}.pem".into(),
+            key: " /pki/node-{node_id}.key".into(),
+            auth: true,
+            tokens_file: "/pki/tokens.toml".into(),
+            audit_log: "/logs/audit-{node_id}.jsonl".into(),
+        },
+        limits: LimitsConfig {
+            max_inflight_requests: 64,
+            max_queued_requests: 128,
+            queue_timeout_ms: 75,
+            max_shard_proposals: 32,
+            max_connections: 100,
+            max_message_bytes: 1 << 20,
+            retry_after_ms: 20,
         },
         nodes: valid().nodes,
     };
@@ -703,6 +1188,13 @@ fn env_override_bad_value_changes_nothing() {
         ("ORDERSTORE_RAFT_HEARTBEAT_INTERVAL_MS", "1.5"),
         ("ORDERSTORE_INITIAL_SHARDS", "4294967296"), // u32::MAX + 1
         ("ORDERSTORE_SPLIT_MAX_BYTES", "256MiB"),
+        ("ORDERSTORE_SECURITY_TLS", "yes"),
+        ("ORDERSTORE_SECURITY_TLS", "1"),
+        ("ORDERSTORE_SECURITY_AUTH", "TRUE"),
+        ("ORDERSTORE_SECURITY_AUTH", ""),
+        ("ORDERSTORE_LIMITS_MAX_CONNECTIONS", "-1"),
+        ("ORDERSTORE_LIMITS_MAX_MESSAGE_BYTES", "4294967296"), // u32::MAX + 1
+        ("ORDERSTORE_LIMITS_QUEUE_TIMEOUT_MS", "200ms"),
     ] {
         let err = config
             .apply_env_overrides(vars(&[(var, value)]))
@@ -722,6 +1214,13 @@ fn env_override_bad_value_changes_nothing() {
         config.validate(),
         Err(ConfigError::BadShardCount(0))
     ));
+
+    // Switching auth on by environment without tls parses, and validate rejects it.
+    let mut config = valid();
+    config
+        .apply_env_overrides(vars(&[("ORDERSTORE_SECURITY_AUTH", "true")]))
+        .expect("parses");
+    assert!(matches!(config.validate(), Err(ConfigError::AuthNeedsTls)));
 }
 
 /// to_toml_string output reads back to an equal config, for the example file and for defaults.
@@ -729,6 +1228,7 @@ fn env_override_bad_value_changes_nothing() {
 fn toml_round_trip() {
     for config in [
         ClusterConfig::load(THREE_NODES).expect("example parses"),
+        ClusterConfig::load(SECURE).expect("secure example parses"),
         valid(),
     ] {
         let text = config.to_toml_string().expect("serialisable");
@@ -776,7 +1276,8 @@ fn collect_keys(table: &toml::Table, out: &mut Vec<String>) {
 }
 
 /// CONFIG.md stays in step with the code: every key (at every depth), every override variable,
-/// and its example parses and validates.
+/// the token file's keys and roles; every cluster example parses and validates, and the token
+/// file example parses.
 #[test]
 fn config_reference_documents_everything() {
     let keys = toml::Value::try_from(ClusterConfig::load(THREE_NODES).expect("parses"))
@@ -806,13 +1307,37 @@ fn config_reference_documents_everything() {
             "CONFIG.md row for `{leaf}` does not name {var}"
         );
     }
-    let example = CONFIG_MD
+    for key in ["[[tokens]]", "name", "role", "sha256"] {
+        assert!(
+            CONFIG_MD.contains(&format!("`{key}`")),
+            "CONFIG.md does not document the token file key `{key}`"
+        );
+    }
+    for role in cluster_config::Role::ALL {
+        assert!(
+            CONFIG_MD.contains(&format!("`{role}`")),
+            "CONFIG.md does not document the role `{role}`"
+        );
+    }
+    let examples: Vec<&str> = CONFIG_MD
         .split("```toml")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("CONFIG.md has a toml example");
-    let config = ClusterConfig::from_toml_str(example).expect("CONFIG.md example parses");
-    config.validate().expect("CONFIG.md example is valid");
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .collect();
+    let (token_files, configs): (Vec<&str>, Vec<&str>) = examples
+        .into_iter()
+        .partition(|text| text.contains("[[tokens]]"));
+    assert!(!configs.is_empty(), "CONFIG.md has a cluster example");
+    assert_eq!(token_files.len(), 1, "CONFIG.md has one token file example");
+    for example in configs {
+        let config = ClusterConfig::from_toml_str(example)
+            .unwrap_or_else(|e| panic!("CONFIG.md example does not parse: {e}\n{example}"));
+        config
+            .validate()
+            .unwrap_or_else(|e| panic!("CONFIG.md example is invalid: {e}\n{example}"));
+    }
+    let store = TokenStore::from_toml_str(token_files[0]).expect("token file example parses");
+    assert!(!store.is_empty());
 }
 
 fn label() -> impl Strategy<Value = String> {
@@ -861,6 +1386,60 @@ fn arb_split() -> impl Strategy<Value = SplitConfig> {
     )
 }
 
+fn arb_path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        "[a-z/._-]{1,20}",
+        "[a-z/]{0,8}\\{node_id\\}[a-z.]{0,5}",
+        any::<String>(),
+    ]
+}
+
+fn arb_security() -> impl Strategy<Value = SecurityConfig> {
+    (
+        any::<(bool, bool)>(),
+        (arb_path(), arb_path(), arb_path(), arb_path(), arb_path()),
+    )
+        .prop_map(
+            |((tls, auth), (ca_cert, cert, key, tokens_file, audit_log))| SecurityConfig {
+                tls,
+                ca_cert,
+                cert,
+                key,
+                auth,
+                tokens_file,
+                audit_log,
+            },
+        )
+}
+
+fn arb_limits() -> impl Strategy<Value = LimitsConfig> {
+    (
+        any::<(u32, u32, u32, u32, u32)>(),
+        (0u64..=i64::MAX as u64, any::<u64>()),
+    )
+        .prop_map(
+            |(
+                (
+                    max_inflight_requests,
+                    max_queued_requests,
+                    max_shard_proposals,
+                    max_connections,
+                    max_message_bytes,
+                ),
+                (queue_timeout_ms, retry_after_ms),
+            )| LimitsConfig {
+                max_inflight_requests,
+                max_queued_requests,
+                queue_timeout_ms,
+                max_shard_proposals,
+                max_connections,
+                max_message_bytes,
+                retry_after_ms,
+            },
+        )
+}
+
 fn arb_config() -> impl Strategy<Value = ClusterConfig> {
     let node = (1u64..1000, label(), label(), "[a-z0-9.-]{0,8}");
     (
@@ -873,14 +1452,14 @@ fn arb_config() -> impl Strategy<Value = ClusterConfig> {
             0u64..100_000,
         ),
         proptest::collection::vec(node, 0..6),
-        (arb_placement(), arb_split()),
+        (arb_placement(), arb_split(), arb_security(), arb_limits()),
     )
         .prop_map(
             |(
                 (name, shards, rf, region, ttl),
                 (hb, emin, emax, snap, keep),
                 nodes,
-                (placement, split),
+                (placement, split, security, limits),
             )| {
                 ClusterConfig {
                     cluster_name: name,
@@ -898,6 +1477,8 @@ fn arb_config() -> impl Strategy<Value = ClusterConfig> {
                     },
                     placement: placement.clone(),
                     split: split.clone(),
+                    security: security.clone(),
+                    limits: limits.clone(),
                     nodes: nodes
                         .into_iter()
                         .enumerate()

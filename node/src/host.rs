@@ -17,7 +17,10 @@ use openraft::async_runtime::WatchReceiver;
 use shard_router::ShardDescriptor;
 use shard_router::ShardMap;
 
+use crate::admission::AdmissionConfig;
+use crate::admission::ProposalGate;
 use crate::clock::ClockMonitor;
+use crate::disk::DiskGuard;
 use crate::metrics::NodeMetrics;
 use crate::metrics::ShardLabels;
 use crate::storage::Engine;
@@ -50,6 +53,8 @@ pub struct Shard {
     pub raft: Raft,
     pub reader: ShardReader,
     descriptor: RwLock<ShardDescriptor>,
+    /// Proposals this replica has in flight ([`crate::admission`]).
+    pub proposals: ProposalGate,
 }
 
 impl Shard {
@@ -75,9 +80,18 @@ struct HostInner {
     shards: HashMap<ShardId, Arc<Shard>>,
     engine: Engine,
     metrics: NodeMetrics,
-    clock: Arc<ClockMonitor>,
     /// Set once when a graceful shutdown starts; never cleared ([`crate::drain`]).
     draining: AtomicBool,
+    guards: NodeGuards,
+}
+
+/// What every proposal of the node passes: the clock verdict ([`crate::clock`]), admission
+/// limits ([`crate::admission`]) and the disk guard ([`crate::disk`]).
+#[derive(Clone)]
+pub struct NodeGuards {
+    pub clock: Arc<ClockMonitor>,
+    pub admission: AdmissionConfig,
+    pub disk: Arc<DiskGuard>,
 }
 
 /// openraft settings derived from the cluster configuration.
@@ -134,7 +148,7 @@ impl ShardHost {
         sm_config: Arc<StateMachineConfig>,
         router: PeerRouter,
         metrics: NodeMetrics,
-        clock: Arc<ClockMonitor>,
+        guards: NodeGuards,
     ) -> Result<Self, HostError> {
         config
             .node(node_id)
@@ -189,6 +203,7 @@ impl ShardHost {
                 raft,
                 reader,
                 descriptor: RwLock::new(desc.clone()),
+                proposals: ProposalGate::default(),
             };
             shards.insert(desc.id, Arc::new(shard));
         }
@@ -206,8 +221,8 @@ impl ShardHost {
                 shards,
                 engine,
                 metrics,
-                clock,
                 draining: AtomicBool::new(false),
+                guards,
             }),
         })
     }
@@ -226,7 +241,12 @@ impl ShardHost {
 
     /// The verdict on this node's wall clock (see [`crate::clock`]).
     pub fn clock(&self) -> &ClockMonitor {
-        &self.inner.clock
+        &self.inner.guards.clock
+    }
+
+    /// Admission limits and the disk guard.
+    pub fn guards(&self) -> &NodeGuards {
+        &self.inner.guards
     }
 
     pub fn metrics(&self) -> &NodeMetrics {

@@ -22,14 +22,24 @@
 //! - [`clock`]: clock-offset probes; a node whose clock disagrees with the cluster's stops
 //!   proposing and hands its leaderships away.
 //! - [`drain`]: graceful drain on shutdown (leaderships handed away, `/readyz` 503).
+//! - [`admission`]: admission control (request slots and queue, per-shard proposal limits,
+//!   connection limits; RESOURCE_EXHAUSTED with a retry hint beyond them).
+//! - [`security`]: TLS (mutual between nodes), tokens and certificate roles, the audit log.
+//! - [`gateway`]: the layer every request passes: protocol version, roles, admission.
+//! - [`backup`]: restoring a new cluster's data directories from a backup.
+//! - [`disk`]: the free-space guard (writes refused below the reserve, resumed above it).
 //! - [`service`]: client-facing gRPC services and typed errors.
 //! - [`status`]: HTTP `/metrics`, `/livez`, `/readyz`.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`server`]: `run(options, listeners, shutdown)`, the whole node.
 
+pub mod admission;
+pub mod backup;
 pub mod clock;
+pub mod disk;
 pub mod drain;
 pub mod events;
+pub mod gateway;
 pub mod host;
 pub mod inventory;
 pub mod metrics;
@@ -37,6 +47,7 @@ pub mod orchestrator;
 pub mod order;
 pub mod payments;
 pub mod saga;
+pub mod security;
 pub mod server;
 pub mod service;
 pub mod status;

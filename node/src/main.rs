@@ -34,6 +34,15 @@ struct Args {
     /// Keep it below the supervisor's kill timeout (Kubernetes terminationGracePeriodSeconds).
     #[arg(long, default_value_t = 10_000, env = "ORDERD_DRAIN_TIMEOUT_MS")]
     drain_timeout_ms: u64,
+    /// Free space (MiB) to keep on the data directory's file system: below it the node refuses
+    /// writes with RESOURCE_EXHAUSTED (kind DISK_FULL) until space is freed; 0 disables.
+    #[arg(long, default_value_t = 256, env = "ORDERD_DISK_RESERVE_MB")]
+    disk_reserve_mb: u64,
+    /// Restore mode: build this node's data directory of a new cluster from the backup in
+    /// DIR (written by `orderctl backup`), then exit without serving. The data directory
+    /// must be new; the configuration must have the backup's shard layout.
+    #[arg(long, value_name = "DIR")]
+    restore_from: Option<PathBuf>,
     /// Log output format.
     #[arg(long, value_enum, default_value = "text", env = "ORDERD_LOG_FORMAT")]
     log_format: LogFormat,
@@ -86,6 +95,22 @@ async fn main() -> anyhow::Result<()> {
             anyhow::anyhow!("node {} is not in {}", args.node_id, args.config.display())
         })?
         .clone();
+    if let Some(from) = &args.restore_from {
+        let restored =
+            orderstore_node::backup::restore_node(from, &config, args.node_id, &args.data_dir)
+                .await?;
+        for (shard, index) in &restored {
+            tracing::info!(shard, last_log_index = index, "shard restored");
+        }
+        println!(
+            "node {}: restored {} shard(s) from {} into {}",
+            args.node_id,
+            restored.len(),
+            from.display(),
+            args.data_dir.display()
+        );
+        return Ok(());
+    }
     let grpc = TcpListener::bind(&node.grpc_addr).await?;
     let status = TcpListener::bind(&node.status_addr).await?;
     let (shutdown, rx) = Shutdown::new();
@@ -96,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
     });
     let mut opts = NodeOptions::new(args.node_id, config, args.data_dir);
     opts.drain_timeout = std::time::Duration::from_millis(args.drain_timeout_ms);
+    opts.disk_reserve_bytes = args.disk_reserve_mb.saturating_mul(1024 * 1024);
     if let Some(ms) = env_u64("ORDERD_SAGA_TIMEOUT_MS")? {
         opts.orchestrator.saga_timeout_ms = ms;
     }

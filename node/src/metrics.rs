@@ -21,7 +21,8 @@ pub struct ShardLabels {
 pub struct ProposalLabels {
     pub shard: String,
     /// `ok`, `rejected` (state machine refused), `not_leader`, `timeout`, `discarded`, `error`,
-    /// `clock` (refused before proposing: the node's clock is untrusted).
+    /// `clock` (refused before proposing: the node's clock is untrusted), `draining`,
+    /// `disk_full`, `overloaded` (too many proposals in flight on the shard).
     pub result: String,
 }
 
@@ -50,6 +51,11 @@ pub struct InvariantLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PeerLabels {
     pub peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -100,6 +106,20 @@ pub struct MetricsInner {
     pub clock_healthy: Gauge,
     /// 1 from the start of a graceful shutdown until the process exits ([`crate::drain`]).
     pub node_draining: Gauge,
+    /// Requests, proposals and connections refused by admission control ([`crate::admission`]),
+    /// by reason: `queue_full`, `queue_timeout`, `shard_proposals`, `connections`, `disk_full`.
+    pub admission_rejected: Family<ReasonLabels, Counter>,
+    /// Client requests waiting for a slot.
+    pub admission_queued: Gauge,
+    /// Open gRPC connections (clients and peers).
+    pub connections_open: Gauge,
+    /// 1 while the data directory's free space is below the reserve and writes are refused.
+    pub disk_full: Gauge,
+    /// Free bytes on the data directory's file system (last measurement).
+    pub disk_free_bytes: Gauge,
+    /// Client requests refused for missing or insufficient credentials, by reason
+    /// (`unauthenticated`, `permission_denied`).
+    pub auth_denied: Family<ReasonLabels, Counter>,
 }
 
 impl Default for NodeMetrics {
@@ -129,6 +149,42 @@ impl NodeMetrics {
         let clock_offset_ms = Family::<PeerLabels, Gauge>::default();
         let clock_healthy = Gauge::default();
         let node_draining = Gauge::default();
+        let admission_rejected = Family::<ReasonLabels, Counter>::default();
+        let admission_queued = Gauge::default();
+        let connections_open = Gauge::default();
+        let disk_full = Gauge::default();
+        let disk_free_bytes = Gauge::default();
+        let auth_denied = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "admission_rejected",
+            "Requests, proposals and connections refused by admission control, by reason",
+            admission_rejected.clone(),
+        );
+        registry.register(
+            "admission_queued",
+            "Client requests waiting for a request slot",
+            admission_queued.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "Open gRPC connections (clients and peers)",
+            connections_open.clone(),
+        );
+        registry.register(
+            "disk_full",
+            "1 while free disk space is below the reserve and writes are refused",
+            disk_full.clone(),
+        );
+        registry.register(
+            "disk_free_bytes",
+            "Free bytes on the data directory's file system",
+            disk_free_bytes.clone(),
+        );
+        registry.register(
+            "auth_denied",
+            "Client requests refused for missing or insufficient credentials",
+            auth_denied.clone(),
+        );
         registry.register(
             "clock_offset_ms",
             "Measured offset of a peer's wall clock from this node's (peer minus self)",
@@ -236,6 +292,12 @@ impl NodeMetrics {
                 clock_offset_ms,
                 clock_healthy,
                 node_draining,
+                admission_rejected,
+                admission_queued,
+                connections_open,
+                disk_full,
+                disk_free_bytes,
+                auth_denied,
             }),
         }
     }
@@ -288,6 +350,22 @@ impl NodeMetrics {
                 method: method.to_string(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    pub fn admission_rejected(&self, reason: &str) {
+        self.admission_rejected
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn auth_denied(&self, reason: &str) {
+        self.auth_denied
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     pub fn raft_rpc(&self, kind: &str, outcome: &str) {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use cluster_config::ClusterConfig;
 use orderstore_client::Client;
+use orderstore_client::TlsOptions;
 use orderstore_proto::v1::cluster_admin_server::ClusterAdminServer;
 use orderstore_proto::v1::inventory_service_server::InventoryServiceServer;
 use orderstore_proto::v1::order_service_server::OrderServiceServer;
@@ -15,11 +16,17 @@ use orderstore_proto::v1::purchase_service_server::PurchaseServiceServer;
 use orderstore_proto::v1::raft_transport_server::RaftTransportServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::admission::Admission;
+use crate::admission::AdmissionConfig;
+use crate::admission::LimitedIncoming;
 use crate::clock;
 use crate::clock::ClockMonitor;
+use crate::disk;
+use crate::disk::DiskGuard;
 use crate::drain;
+use crate::gateway::Gateway;
+use crate::host::NodeGuards;
 use crate::host::ShardHost;
 use crate::metrics::NodeMetrics;
 use crate::orchestrator::FaultConfig;
@@ -29,6 +36,7 @@ use crate::orchestrator::Orchestrator;
 use crate::orchestrator::OrchestratorConfig;
 use crate::orchestrator::PaymentProvider;
 use crate::order::Limits;
+use crate::security::Security;
 use crate::service::AdminApi;
 use crate::service::InventoryApi;
 use crate::service::OrderApi;
@@ -43,9 +51,6 @@ use crate::transport::PeerRouter;
 use crate::transport::RaftTransportService;
 use crate::transport::TransportTimeouts;
 use crate::types::NodeId;
-
-/// Largest client request/response.
-pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// What one node needs to run.
 #[derive(Debug, Clone)]
@@ -62,6 +67,9 @@ pub struct NodeOptions {
     /// the servers stop ([`crate::drain`]); zero hands nothing away (shards then fail over
     /// by election).
     pub drain_timeout: Duration,
+    /// Free space kept on the data directory's file system: below it the node refuses writes
+    /// ([`crate::disk`]); 0 disables the guard.
+    pub disk_reserve_bytes: u64,
 }
 
 impl NodeOptions {
@@ -74,6 +82,7 @@ impl NodeOptions {
             orchestrator: OrchestratorConfig::default(),
             payment_faults: None,
             drain_timeout: crate::drain::DEFAULT_DRAIN_TIMEOUT,
+            disk_reserve_bytes: crate::disk::DEFAULT_DISK_RESERVE_BYTES,
         }
     }
 }
@@ -87,6 +96,8 @@ pub enum NodeError {
     Host(#[from] crate::host::HostError),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("security: {0}")]
+    Security(#[from] crate::security::SecurityError),
 }
 
 /// A signal that starts the node's shutdown when sent (or dropped).
@@ -123,7 +134,12 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), NodeError> {
     let metrics = NodeMetrics::new();
+    let security = Security::load(&opts.config.security, opts.node_id, &opts.data_dir)?;
     let engine = Engine::open(&opts.data_dir, metrics.clone())?;
+    let admission_config = AdmissionConfig::from(&opts.config.limits);
+    let max_message = admission_config.max_message_bytes;
+    let disk = DiskGuard::new(&opts.data_dir, opts.disk_reserve_bytes);
+    let disk_task = disk::spawn_monitor(disk.clone(), metrics.clone(), shutdown.clone());
     // Tells when the last handle on the database is gone (see the end of `run`).
     let db_alive = Arc::downgrade(&engine.db);
     let peers = opts
@@ -138,6 +154,7 @@ pub async fn run(
         peers.clone(),
         TransportTimeouts::default(),
         metrics.clone(),
+        security.tls.as_ref().map(|t| t.client_config()).as_ref(),
     )?;
     let limits = Arc::new(Limits::default());
     let sm_config = Arc::new(StateMachineConfig {
@@ -157,7 +174,11 @@ pub async fn run(
         sm_config.clone(),
         router.clone(),
         metrics.clone(),
-        clock.clone(),
+        NodeGuards {
+            clock: clock.clone(),
+            admission: admission_config,
+            disk,
+        },
     )
     .await?;
     let clock_task = clock::spawn_monitor(
@@ -165,7 +186,7 @@ pub async fn run(
         router,
         host.clone(),
         peers.iter().map(|(id, _)| *id).collect(),
-        metrics,
+        metrics.clone(),
         shutdown.clone(),
     );
 
@@ -180,10 +201,18 @@ pub async fn run(
 
     // The node's own SDK client: participant calls of sagas and fan-out reads reach the
     // shards this node does not lead through it, with the SDK's routing and retries.
-    let internal = Client::builder()
+    // With TLS it presents the node certificate: peers take the `node` role from it.
+    let mut internal = Client::builder()
         .endpoints(opts.config.nodes.iter().map(|n| n.grpc_addr.as_str()))
         .request_timeout(std::time::Duration::from_secs(6))
-        .deadline(std::time::Duration::from_secs(10))
+        .deadline(std::time::Duration::from_secs(10));
+    if let Some(tls) = &security.tls {
+        internal = internal.tls(
+            TlsOptions::new(tls.ca_pem().to_vec())
+                .identity(tls.cert_pem().to_vec(), tls.key_pem().to_vec()),
+        );
+    }
+    let internal = internal
         .build()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let ledger = LedgerProvider::new(internal.clone());
@@ -208,22 +237,31 @@ pub async fn run(
         internal.clone(),
         Arc::new(sm_config.stock_limits),
     ))
-    .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES);
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
     let payments = PaymentServiceServer::new(PaymentApi::new(
         host.clone(),
         Arc::new(sm_config.payment_limits),
     ))
-    .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES);
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
     let purchases = PurchaseServiceServer::new(PurchaseApi::new(
         host.clone(),
         internal,
         orchestrator.clone(),
         limits.clone(),
     ))
-    .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES);
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
     let orders = OrderServiceServer::new(OrderApi::new(host.clone(), limits))
-        .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES);
-    let admin = ClusterAdminServer::new(AdminApi::new(host.clone())?);
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+    let admin = ClusterAdminServer::new(AdminApi::new(
+        host.clone(),
+        security.tls.as_ref().map(|t| t.client_config()).as_ref(),
+    )?)
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
     let raft = RaftTransportServer::new(RaftTransportService::new(host.clone()))
         .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
@@ -253,8 +291,20 @@ pub async fn run(
             let _ = drained_tx.send(true);
         })
     };
-    let served = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
+    let gateway = Gateway {
+        node_id: opts.node_id,
+        admission: Admission::new(admission_config, metrics.clone()),
+        auth: security.auth.clone(),
+        audit: security.audit.clone(),
+        metrics: metrics.clone(),
+    };
+    let incoming = LimitedIncoming::new(grpc, admission_config.max_connections, metrics);
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &security.tls {
+        builder = builder.tls_config(tls.server_config())?;
+    }
+    let served = builder
+        .layer(gateway)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(orders)
@@ -263,7 +313,7 @@ pub async fn run(
         .add_service(purchases)
         .add_service(admin)
         .add_service(raft)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), wait_for(drained))
+        .serve_with_incoming_shutdown(incoming, wait_for(drained))
         .await;
     // The server also ends on its own error; the drain task then still waits for `shutdown`.
     drain_task.abort();
@@ -273,6 +323,7 @@ pub async fn run(
     );
     orchestrator.stop().await;
     let _ = clock_task.await;
+    let _ = disk_task.await;
     let _ = drain_task.await;
     host.shutdown().await;
     if let Ok(Err(e)) = status_task.await {

@@ -37,6 +37,7 @@ use orderstore_proto::v1::raft_transport_server::RaftTransport;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::transport::Channel;
+use tonic::transport::ClientTlsConfig;
 use tonic::transport::Endpoint;
 
 use crate::host::ShardHost;
@@ -81,16 +82,24 @@ pub struct PeerRouter {
 }
 
 impl PeerRouter {
-    /// Builds lazily-connecting channels to every peer in `peers` (node id -> gRPC address).
+    /// Builds lazily-connecting channels to every peer in `peers` (node id -> gRPC address),
+    /// over TLS with the node's certificate when `tls` is given (mutual TLS: the peer verifies
+    /// it and takes the `node` role from it).
     pub fn new(
         self_id: NodeId,
         peers: impl IntoIterator<Item = (NodeId, String)>,
         timeouts: TransportTimeouts,
         metrics: NodeMetrics,
+        tls: Option<&ClientTlsConfig>,
     ) -> Result<Self, tonic::transport::Error> {
         let mut map = HashMap::new();
         for (id, addr) in peers {
-            let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))?;
+            if let Some(tls) = tls {
+                endpoint = endpoint.tls_config(tls.clone())?;
+            }
+            let endpoint = endpoint
                 .connect_timeout(timeouts.connect)
                 .tcp_nodelay(true)
                 .http2_keep_alive_interval(Duration::from_secs(5))

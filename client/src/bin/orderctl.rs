@@ -1,6 +1,7 @@
 //! `orderctl`: the orderstore command line. Starts a local playground cluster, places and
 //! advances orders, manages stock and ledger accounts, makes purchases and steers their sagas,
-//! shows the cluster's shards and leaders, and runs the demo. Built on the
+//! shows the cluster's shards and leaders, runs the demo, and makes the certificates and tokens
+//! of a secured cluster. Built on the
 //! `orderstore_client` SDK; `orderctl --help` lists commands and exit codes.
 //!
 //! Errors print one line, `error: ...`, to stderr (followed by a node's log tail when a
@@ -8,18 +9,28 @@
 //!
 //! # Layout
 //! Modules live in `src/bin/orderctl/` (the crate root is fixed at `src/bin/orderctl.rs`).
-//! - `cli`: the clap command tree and global options (`--endpoints`, `-o`, `--timeout`).
+//! - `cli`: the clap command tree and global options (`--endpoints`, `-o`, `--timeout`, and
+//!   the connection flags `--ca-cert`, `--cert`, `--key`, `--token`, `--token-file`).
+//! - `connection`: the connection flags turned into SDK settings (TLS, bearer token).
 //! - `cli_error`: [`cli_error::CliError`], its message and exit code.
 //! - `orders`: `order ...` and `cluster ...` over the SDK.
 //! - `commerce`: `stock ...`, `account ...`, `purchase` and `saga ...` over the SDK.
 //! - `commerce_output`: tables and JSON of stock, accounts, purchases and sagas.
 //! - `demo`: the concurrent placement + lifecycle tour with measured figures.
-//! - `playground`: `playground up|down|stop-node|start-node` (local `orderd` processes).
+//! - `playground`: `playground up [--secure]|down|stop-node|start-node` (local `orderd`
+//!   processes).
+//! - `backup`: `backup --to DIR` (restore: `playground up --restore-from DIR`).
+//! - `cert`: `cert ca|node|client`, development certificates (rcgen); key files are 0600.
+//! - `token`: `token create`, a bearer token and its hashed `[[tokens]]` entry.
 //! - `manifest`: `DIR/cluster.json` and the generated `DIR/cluster.toml`.
 //! - `node_process`: spawning, signalling and probing node processes; log tails.
 //! - `http_probe`: status-code-only HTTP GET for `/livez` and `/readyz`.
 //! - `output`: tables and JSON.
 
+#[path = "orderctl/backup.rs"]
+mod backup;
+#[path = "orderctl/cert.rs"]
+mod cert;
 #[path = "orderctl/cli.rs"]
 mod cli;
 #[path = "orderctl/cli_error.rs"]
@@ -28,6 +39,8 @@ mod cli_error;
 mod commerce;
 #[path = "orderctl/commerce_output.rs"]
 mod commerce_output;
+#[path = "orderctl/connection.rs"]
+mod connection;
 #[path = "orderctl/demo.rs"]
 mod demo;
 #[path = "orderctl/http_probe.rs"]
@@ -42,6 +55,8 @@ mod orders;
 mod output;
 #[path = "orderctl/playground.rs"]
 mod playground;
+#[path = "orderctl/token.rs"]
+mod token;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -49,10 +64,12 @@ use std::time::Duration;
 use clap::Parser;
 use clap::error::ErrorKind;
 use orderstore_client::Client;
+use orderstore_client::ClientError;
 
 use crate::cli::Cli;
 use crate::cli::Command;
 use crate::cli::PlaygroundCmd;
+use crate::cli::TokenCmd;
 use crate::cli_error::CliError;
 
 /// The SDK's default per-attempt timeout (`ClientBuilder::request_timeout`).
@@ -149,18 +166,19 @@ fn usage_error_line(text: &str) -> String {
 async fn run(cli: Cli) -> Result<(), CliError> {
     let format = cli.output;
     let deadline = Duration::from_secs(cli.timeout.max(1));
-    let client = || {
-        Client::builder()
-            .endpoints(&cli.endpoints)
+    let connection = &cli.connection;
+    let client = || -> Result<Client, ClientError> {
+        connection
+            .builder(&cli.endpoints)?
             .deadline(deadline)
             .build()
     };
     // `purchase --wait` holds the request open on the server for up to --wait-timeout-ms: give
     // each attempt (and the whole call) that long plus a margin, so the answer is not cut off.
-    let waiting_client = |wait: Duration| {
+    let waiting_client = |wait: Duration| -> Result<Client, ClientError> {
         let attempt = wait + PURCHASE_WAIT_MARGIN;
-        Client::builder()
-            .endpoints(&cli.endpoints)
+        connection
+            .builder(&cli.endpoints)?
             .request_timeout(attempt.max(DEFAULT_REQUEST_TIMEOUT))
             .deadline(deadline.max(attempt + PURCHASE_WAIT_MARGIN))
             .build()
@@ -169,9 +187,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Playground(cmd) => match cmd {
             PlaygroundCmd::Up(args) => playground::up(args, format).await,
             PlaygroundCmd::Down { dir, purge } => playground::down(&dir, purge, format).await,
-            PlaygroundCmd::StopNode { dir, node } => {
-                playground::stop_node(&dir, node, format).await
-            }
+            PlaygroundCmd::StopNode {
+                dir,
+                node,
+                graceful,
+            } => playground::stop_node(&dir, node, graceful, format).await,
             PlaygroundCmd::StartNode { dir, node } => {
                 playground::start_node(&dir, node, format).await
             }
@@ -190,6 +210,21 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             commerce::run_purchase(&client, args, format).await
         }
         Command::Saga(cmd) => commerce::run_saga(&client()?, cmd, format).await,
+        Command::Cert(cmd) => cert::run(cmd, format),
+        Command::Backup { to, shard_timeout } => {
+            let per_shard = Duration::from_secs(shard_timeout.max(1));
+            let client = connection
+                .builder(&cli.endpoints)?
+                .request_timeout(per_shard)
+                .deadline(per_shard.max(deadline))
+                .build()?;
+            backup::run(&client, &to, format).await
+        }
+        Command::Token(TokenCmd::Create {
+            name,
+            role,
+            tokens_file,
+        }) => token::create(&name, role, tokens_file, format),
     }
 }
 

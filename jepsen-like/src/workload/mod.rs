@@ -225,8 +225,15 @@ pub fn outcome_of(err: &ClientError) -> OpType {
         | ClientError::IllegalTransition { .. }
         | ClientError::VersionConflict { .. }
         | ClientError::AlreadyExists { .. }
-        | ClientError::IdempotencyKeyReused { .. } => OpType::Fail,
-        ClientError::NotLeader { .. }
+        | ClientError::IdempotencyKeyReused { .. }
+        | ClientError::InvalidCredentials { .. } => OpType::Fail,
+        // A refusal ends the call, but an earlier attempt of the same call may have timed out
+        // after taking effect: these prove nothing.
+        ClientError::Overloaded { .. }
+        | ClientError::Unauthenticated { .. }
+        | ClientError::PermissionDenied { .. }
+        | ClientError::TlsHandshake { .. }
+        | ClientError::NotLeader { .. }
         | ClientError::WrongNode { .. }
         | ClientError::Unavailable { .. }
         | ClientError::DataLoss { .. }
@@ -253,6 +260,11 @@ pub fn error_kind(err: &ClientError) -> String {
         ClientError::Transport { .. } => "TRANSPORT".into(),
         ClientError::InvalidEndpoint { .. } => "INVALID_ENDPOINT".into(),
         ClientError::MalformedReply { .. } => "MALFORMED_REPLY".into(),
+        ClientError::Overloaded { .. } => "RESOURCE_EXHAUSTED".into(),
+        ClientError::Unauthenticated { .. } => "UNAUTHENTICATED".into(),
+        ClientError::PermissionDenied { .. } => "PERMISSION_DENIED".into(),
+        ClientError::InvalidCredentials { .. } => "INVALID_CREDENTIALS".into(),
+        ClientError::TlsHandshake { .. } => "TLS_HANDSHAKE".into(),
         ClientError::Other { code, .. } => orderstore_client::code_name(*code).into(),
     }
 }

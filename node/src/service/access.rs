@@ -101,8 +101,11 @@ impl ShardAccess {
     }
 
     /// Proposes `cmd` to the shard and waits (at most [`PROPOSAL_TIMEOUT`]) for it to apply.
-    /// Refused without proposing while the node drains ([`ShardAccess::draining`]) and
-    /// UNAVAILABLE while this node's clock is untrusted ([`crate::clock`]).
+    /// Refused without proposing while the node drains ([`ShardAccess::draining`]),
+    /// UNAVAILABLE while this node's clock is untrusted ([`crate::clock`]), and
+    /// RESOURCE_EXHAUSTED (with a retry hint) while the data directory is below its free-space
+    /// reserve ([`crate::disk`]) or the shard already has `max_shard_proposals` in flight
+    /// ([`crate::admission`]).
     /// A state-machine refusal comes back as its typed [`ApiError`]; NOT_LEADER carries the
     /// leader hint; a timeout is UNAVAILABLE (the command may still apply: retry with the same
     /// idempotency key).
@@ -125,6 +128,29 @@ impl ShardAccess {
                 shard.id
             )));
         }
+        let guards = self.host.guards();
+        if let Err(source) = guards.disk.check() {
+            metrics.proposal(shard.id, "disk_full");
+            metrics.admission_rejected("disk_full");
+            return Err(ApiError::DiskFull {
+                node: self.host.node_id(),
+                source,
+                retry_after: guards.admission.retry_after,
+            });
+        }
+        let limit = guards.admission.max_shard_proposals;
+        let Some(_slot) = shard.proposals.enter(limit) else {
+            metrics.proposal(shard.id, "overloaded");
+            metrics.admission_rejected("shard_proposals");
+            return Err(ApiError::Overloaded {
+                message: format!(
+                    "shard {} has {limit} proposals in flight on node {}; retry after the hint",
+                    shard.id,
+                    self.host.node_id()
+                ),
+                retry_after: guards.admission.retry_after,
+            });
+        };
         let res = tokio::time::timeout(PROPOSAL_TIMEOUT, shard.raft.client_write(cmd)).await;
         let resp = match res {
             Err(_) => {

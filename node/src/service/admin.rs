@@ -1,4 +1,4 @@
-//! `ClusterAdmin`: node and cluster status, leader transfer.
+//! `ClusterAdmin`: node and cluster status, leader transfer, shard backups.
 //!
 //! `ClusterStatus` asks every node for its `NodeStatus` (in parallel, with a deadline) and merges
 //! the answers: for each shard of the map, the view of the replica that reports itself leader,
@@ -12,6 +12,7 @@ use orderstore_proto::v1 as pb;
 use orderstore_proto::v1::cluster_admin_client::ClusterAdminClient;
 use orderstore_proto::v1::cluster_admin_server::ClusterAdmin;
 use tonic::transport::Channel;
+use tonic::transport::ClientTlsConfig;
 use tonic::transport::Endpoint;
 
 use super::error::ApiError;
@@ -27,15 +28,23 @@ pub struct AdminApi {
 }
 
 impl AdminApi {
-    pub fn new(host: ShardHost) -> Result<Self, tonic::transport::Error> {
+    /// `tls`: the node's client TLS settings (with its node certificate) for the status
+    /// fan-out to peers, when the cluster runs TLS.
+    pub fn new(
+        host: ShardHost,
+        tls: Option<&ClientTlsConfig>,
+    ) -> Result<Self, tonic::transport::Error> {
         let mut peers = HashMap::new();
         for n in &host.config().nodes {
             if n.id == host.node_id() {
                 continue;
             }
-            let ch = Endpoint::from_shared(format!("http://{}", n.grpc_addr))?
-                .connect_timeout(Duration::from_secs(1))
-                .connect_lazy();
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let mut ep = Endpoint::from_shared(format!("{scheme}://{}", n.grpc_addr))?;
+            if let Some(tls) = tls {
+                ep = ep.tls_config(tls.clone())?;
+            }
+            let ch = ep.connect_timeout(Duration::from_secs(1)).connect_lazy();
             peers.insert(n.id, ClusterAdminClient::new(ch));
         }
         Ok(Self { host, peers })
@@ -178,8 +187,72 @@ impl AdminApi {
     }
 }
 
+/// Size of the data slice in one [`pb::BackupChunk`].
+pub const BACKUP_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// The chunks of a shard backup: metadata in the first, the data in slices.
+pub fn backup_chunks(
+    desc: &shard_router::ShardDescriptor,
+    meta: &crate::types::SnapshotMeta,
+    data: &[u8],
+) -> Result<Vec<pb::BackupChunk>, ApiError> {
+    let meta_json = serde_json::to_vec(meta).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let last = meta.last_log_id.as_ref();
+    let mut chunks: Vec<pb::BackupChunk> = data
+        .chunks(BACKUP_CHUNK_BYTES)
+        .map(|slice| pb::BackupChunk {
+            shard_id: desc.id,
+            data: slice.to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    if chunks.is_empty() {
+        chunks.push(pb::BackupChunk {
+            shard_id: desc.id,
+            ..Default::default()
+        });
+    }
+    let first = &mut chunks[0];
+    first.last_log_index = last.map(|l| l.index).unwrap_or(0);
+    first.last_log_term = last.map(|l| l.leader_id.term).unwrap_or(0);
+    first.total_bytes = data.len() as u64;
+    first.crc32 = crc32fast::hash(data);
+    first.snapshot_meta = meta_json;
+    first.range_start = desc.range.start.to_be_bytes().to_vec();
+    first.range_end = desc.range.end.to_be_bytes().to_vec();
+    Ok(chunks)
+}
+
+type ChunkStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::BackupChunk, tonic::Status>> + Send>>;
+
 #[tonic::async_trait]
 impl ClusterAdmin for AdminApi {
+    type BackupShardStream = ChunkStream;
+
+    /// Streams a consistent copy of a shard this node leads: a linearizable read barrier
+    /// first (so every write acknowledged before the call is in it; NOT_LEADER otherwise), then
+    /// one RocksDB snapshot of the shard's applied state.
+    async fn backup_shard(
+        &self,
+        r: tonic::Request<pb::BackupShardRequest>,
+    ) -> Result<tonic::Response<Self::BackupShardStream>, tonic::Status> {
+        let id = r.into_inner().shard_id;
+        let access = crate::service::access::ShardAccess::new(self.host.clone());
+        let shard = access.route_shard(id)?;
+        access.read_barrier(&shard).await?;
+        let reader = shard.reader.clone();
+        let (meta, data) = tokio::task::spawn_blocking(move || reader.capture())
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(format!("shard {id}: {e}")))?;
+        let chunks = backup_chunks(&shard.descriptor(), &meta, &data)?;
+        tracing::info!(shard = id, bytes = data.len(), last = ?meta.last_log_id, "backup taken");
+        Ok(tonic::Response::new(Box::pin(futures::stream::iter(
+            chunks.into_iter().map(Ok),
+        ))))
+    }
+
     async fn cluster_status(
         &self,
         _r: tonic::Request<pb::ClusterStatusRequest>,

@@ -57,6 +57,21 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Admission control refused the request before doing anything (too many proposals in
+    /// flight on the shard); retry after `retry_after`.
+    #[error("{message}")]
+    Overloaded {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// This node's data directory is (nearly) full: it refuses writes until space is freed
+    /// ([`crate::disk`]); nothing was written. Reads still work.
+    #[error("node {node}: {source}")]
+    DiskFull {
+        node: NodeId,
+        source: crate::disk::DiskFull,
+        retry_after: std::time::Duration,
+    },
     /// A ledger or the saga refused the request; nothing changed. `kind` is the machine-readable
     /// class (e.g. `INVALID_ARGUMENT`, `NOT_FOUND`, `FAILED_PRECONDITION`, `SAGA_CONFLICT`).
     #[error("{message}")]
@@ -150,6 +165,8 @@ impl ApiError {
             ApiError::Quarantined { .. } => "SHARD_QUARANTINED",
             ApiError::Unavailable(_) => "UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
+            ApiError::Overloaded { .. } => "OVERLOADED",
+            ApiError::DiskFull { .. } => "DISK_FULL",
             ApiError::Refused { kind, .. } => kind,
         }
     }
@@ -168,6 +185,7 @@ impl ApiError {
             }
             ApiError::Quarantined { .. } => Code::DataLoss,
             ApiError::Internal(_) => Code::Internal,
+            ApiError::Overloaded { .. } | ApiError::DiskFull { .. } => Code::ResourceExhausted,
             ApiError::Refused { kind, .. } => match *kind {
                 "INVALID_ARGUMENT" => Code::InvalidArgument,
                 "NOT_FOUND" => Code::NotFound,
@@ -208,13 +226,20 @@ impl ApiError {
         d
     }
 
-    /// The gRPC status sent to the client.
+    /// The gRPC status sent to the client; RESOURCE_EXHAUSTED carries the
+    /// [`crate::admission::RETRY_AFTER_MS`] hint.
     pub fn to_status(&self) -> tonic::Status {
-        tonic::Status::with_details(
+        let status = tonic::Status::with_details(
             self.code(),
             self.to_string(),
             self.detail().encode_to_vec().into(),
-        )
+        );
+        match self {
+            ApiError::Overloaded { retry_after, .. } | ApiError::DiskFull { retry_after, .. } => {
+                crate::admission::with_retry_after(status, *retry_after)
+            }
+            _ => status,
+        }
     }
 }
 

@@ -27,9 +27,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens (creating if needed) the node's RocksDB under `dir`.
+    /// Opens (creating if needed) the node's RocksDB under `dir`, after checking the
+    /// directory's format stamp ([`super::format`]): a directory written by a newer release is
+    /// refused (an `InvalidData` error wrapping [`super::format::FormatError::Newer`]) before
+    /// RocksDB touches it.
     pub fn open(dir: &Path, metrics: NodeMetrics) -> io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        super::format::check_and_stamp(dir)?;
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);

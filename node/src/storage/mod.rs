@@ -5,12 +5,14 @@
 //! - [`keys`]: column families and key layout (shard-prefixed keys).
 //! - [`codec`]: crc32-framed record encoding.
 //! - [`engine`]: opening RocksDB; the shard health (quarantine) registry.
+//! - [`format`]: the data directory's format version (a newer one is refused).
 //! - [`group_commit`]: one WAL fsync for many shards' appends.
 //! - [`log_store`]: openraft `RaftLogStorage` for one shard.
 //! - [`state_machine`]: openraft `RaftStateMachine` for one shard (orders, events, idempotency).
 
 pub mod codec;
 pub mod engine;
+pub mod format;
 pub mod group_commit;
 pub mod keys;
 pub mod log_store;

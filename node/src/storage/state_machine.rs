@@ -575,28 +575,7 @@ impl RaftSnapshotBuilder<TypeConfig> for ShardStateMachine {
         let this = self.clone();
         tokio::task::spawn_blocking(move || -> io::Result<Snapshot> {
             let engine = &this.engine;
-            let view = engine.db.snapshot();
-            let cf = engine.cf(keys::CF_STATE);
-            let prefix = keys::shard_prefix(this.shard);
-            let applied_key = this.applied_key();
-            let mut applied = AppliedState::default();
-            let mut records = Vec::new();
-            let mut opts = ReadOptions::default();
-            if let Some(end) = keys::prefix_end(&prefix) {
-                opts.set_iterate_upper_bound(end);
-            }
-            for item in view.iterator_cf_opt(cf, opts, IteratorMode::From(&prefix, Direction::Forward)) {
-                let (key, raw) = item.map_err(io::Error::other)?;
-                if *key == *applied_key {
-                    applied = codec::decode(&key, &raw).map_err(|e| engine.corrupt(this.shard, keys::CF_STATE, e))?;
-                    continue;
-                }
-                codec::unframe(&key, &raw).map_err(|e| engine.corrupt(this.shard, keys::CF_STATE, e))?;
-                records.push((key[prefix.len()..].to_vec(), raw.to_vec()));
-            }
-            let meta = SnapshotMeta { last_log_id: applied.last_applied, last_membership: applied.membership };
-            let payload = SnapshotPayload { format_version: SNAPSHOT_FORMAT_VERSION, records };
-            let data = codec::encode(SNAPSHOT_PAYLOAD_KEY, &payload).map_err(io::Error::other)?;
+            let (meta, data) = this.reader().capture()?;
             let stored = StoredSnapshot { meta: meta.clone(), data: data.clone() };
             let key = keys::tagged(this.shard, keys::META_SNAPSHOT, &[]);
             let bytes = codec::encode(&key, &stored).map_err(io::Error::other)?;
@@ -617,6 +596,46 @@ pub struct ShardReader {
 }
 
 impl ShardReader {
+    /// A consistent copy of the shard's applied state: every state record (checksums
+    /// verified) read from one RocksDB snapshot, with the log position it reflects. The data is
+    /// the encoded [`SnapshotPayload`] (crc32-framed) that `install_snapshot` accepts; Raft
+    /// snapshots and backups are both made here. Blocking: call off the async runtime.
+    pub fn capture(&self) -> io::Result<(SnapshotMeta, Vec<u8>)> {
+        let engine = &self.engine;
+        let view = engine.db.snapshot();
+        let cf = engine.cf(keys::CF_STATE);
+        let prefix = keys::shard_prefix(self.shard);
+        let applied_key = keys::tagged(self.shard, keys::STATE_APPLIED, &[]);
+        let mut applied = AppliedState::default();
+        let mut records = Vec::new();
+        let mut opts = ReadOptions::default();
+        if let Some(end) = keys::prefix_end(&prefix) {
+            opts.set_iterate_upper_bound(end);
+        }
+        for item in view.iterator_cf_opt(cf, opts, IteratorMode::From(&prefix, Direction::Forward))
+        {
+            let (key, raw) = item.map_err(io::Error::other)?;
+            if *key == *applied_key {
+                applied = codec::decode(&key, &raw)
+                    .map_err(|e| engine.corrupt(self.shard, keys::CF_STATE, e))?;
+                continue;
+            }
+            codec::unframe(&key, &raw)
+                .map_err(|e| engine.corrupt(self.shard, keys::CF_STATE, e))?;
+            records.push((key[prefix.len()..].to_vec(), raw.to_vec()));
+        }
+        let meta = SnapshotMeta {
+            last_log_id: applied.last_applied,
+            last_membership: applied.membership,
+        };
+        let payload = SnapshotPayload {
+            format_version: SNAPSHOT_FORMAT_VERSION,
+            records,
+        };
+        let data = codec::encode(SNAPSHOT_PAYLOAD_KEY, &payload).map_err(io::Error::other)?;
+        Ok((meta, data))
+    }
+
     /// The order, or `None` if this replica has not applied it. Fails (and quarantines the
     /// shard) if the stored record is damaged.
     pub fn order(&self, order_id: &str) -> io::Result<Option<Order>> {

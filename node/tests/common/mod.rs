@@ -22,6 +22,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
+use tonic::transport::ClientTlsConfig;
 
 /// Upper bound for any wait in these tests; a healthy run needs a small fraction of it.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -39,6 +40,9 @@ pub struct TestCluster {
     pub nodes: BTreeMap<u64, TestNode>,
     pub orchestrator: OrchestratorConfig,
     pub payment_faults: Option<FaultConfig>,
+    /// TLS settings of the harness's own connections (a secure cluster).
+    pub client_tls: Option<ClientTlsConfig>,
+    disk_reserve_bytes: Option<u64>,
     _dir: TempDir,
 }
 
@@ -53,6 +57,18 @@ pub struct Spec {
     pub orchestrator: OrchestratorConfig,
     /// Payment faults injected on every node.
     pub payment_faults: Option<FaultConfig>,
+    /// TOML appended to the generated configuration before the nodes (e.g. `[security]`,
+    /// `[limits]` tables).
+    pub extra_toml: String,
+    /// Directory holding the nodes' data directories (default: a fresh temp dir).
+    pub data_root: Option<PathBuf>,
+    /// Free-space reserve of every node (default: [`NodeOptions::new`]'s).
+    pub disk_reserve_bytes: Option<u64>,
+    /// TLS settings for the harness's own connections, for a cluster with `[security] tls`;
+    /// their client certificate should carry a role allowed to read node status.
+    pub client_tls: Option<ClientTlsConfig>,
+    /// Build every node's data directory from this backup before starting it.
+    pub restore_from: Option<PathBuf>,
 }
 
 impl Default for Spec {
@@ -65,6 +81,11 @@ impl Default for Spec {
             idempotency_ttl_secs: 86_400,
             orchestrator: OrchestratorConfig::default(),
             payment_faults: None,
+            extra_toml: String::new(),
+            data_root: None,
+            disk_reserve_bytes: None,
+            client_tls: None,
+            restore_from: None,
         }
     }
 }
@@ -96,6 +117,8 @@ impl TestCluster {
             spec.snapshot_logs_since_last,
             spec.max_in_snapshot_log_to_keep
         );
+        toml.push_str(&spec.extra_toml);
+        toml.push('\n');
         let mut listeners = BTreeMap::new();
         for id in 1..=spec.nodes as u64 {
             let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
@@ -116,10 +139,16 @@ impl TestCluster {
             nodes: BTreeMap::new(),
             orchestrator: spec.orchestrator.clone(),
             payment_faults: spec.payment_faults.clone(),
+            client_tls: spec.client_tls.clone(),
+            disk_reserve_bytes: spec.disk_reserve_bytes,
             _dir: dir,
         };
+        let data_root = spec
+            .data_root
+            .clone()
+            .unwrap_or_else(|| cluster._dir.path().to_path_buf());
         for (id, (grpc, status)) in listeners {
-            let data_dir = cluster._dir.path().join(format!("node-{id}"));
+            let data_dir = data_root.join(format!("node-{id}"));
             let node = TestNode {
                 id,
                 grpc_addr: grpc.local_addr().unwrap().to_string(),
@@ -127,6 +156,11 @@ impl TestCluster {
                 data_dir,
                 running: None,
             };
+            if let Some(from) = &spec.restore_from {
+                orderstore_node::backup::restore_node(from, &cluster.config, id, &node.data_dir)
+                    .await
+                    .expect("restore the node's data directory");
+            }
             cluster.nodes.insert(id, node);
             cluster.spawn(id, grpc, status);
         }
@@ -139,6 +173,9 @@ impl TestCluster {
         let mut opts = NodeOptions::new(id, self.config.clone(), node.data_dir.clone());
         opts.orchestrator = self.orchestrator.clone();
         opts.payment_faults = self.payment_faults.clone();
+        if let Some(b) = self.disk_reserve_bytes {
+            opts.disk_reserve_bytes = b;
+        }
         let (shutdown, rx) = Shutdown::new();
         let task = tokio::spawn(async move {
             if let Err(e) = orderstore_node::run(opts, grpc, status, rx).await {
@@ -210,23 +247,34 @@ impl TestCluster {
         self.nodes[&id].grpc_addr.clone()
     }
 
+    /// A connection to node `id` (over TLS with [`TestCluster::client_tls`] when set).
+    pub async fn channel(&self, id: u64) -> Result<Channel, tonic::transport::Error> {
+        match &self.client_tls {
+            Some(tls) => {
+                tonic::transport::Endpoint::from_shared(format!("https://{}", self.addr(id)))?
+                    .tls_config(tls.clone())?
+                    .connect()
+                    .await
+            }
+            None => {
+                tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr(id)))?
+                    .connect()
+                    .await
+            }
+        }
+    }
+
     pub async fn orders(&self, id: u64) -> OrderServiceClient<Channel> {
-        OrderServiceClient::connect(format!("http://{}", self.addr(id)))
-            .await
-            .expect("connect")
+        OrderServiceClient::new(self.channel(id).await.expect("connect"))
     }
 
     pub async fn admin(&self, id: u64) -> ClusterAdminClient<Channel> {
-        ClusterAdminClient::connect(format!("http://{}", self.addr(id)))
-            .await
-            .expect("connect")
+        ClusterAdminClient::new(self.channel(id).await.expect("connect"))
     }
 
     /// Node `id`'s own view of its replicas, or `None` if it does not answer.
     pub async fn node_status(&self, id: u64) -> Option<pb::NodeStatusReply> {
-        let mut c = ClusterAdminClient::connect(format!("http://{}", self.addr(id)))
-            .await
-            .ok()?;
+        let mut c = ClusterAdminClient::new(self.channel(id).await.ok()?);
         c.node_status(pb::NodeStatusRequest {})
             .await
             .ok()

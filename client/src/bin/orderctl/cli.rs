@@ -11,6 +11,7 @@ use clap::builder::PossibleValuesParser;
 use clap::builder::TypedValueParser;
 use orderstore_client::Action;
 use orderstore_client::LineItem;
+use serde::Serialize;
 
 /// Default playground directory (git-ignored at the repository root).
 pub const DEFAULT_PLAYGROUND_DIR: &str = "playground-data";
@@ -19,10 +20,16 @@ pub const DEFAULT_PLAYGROUND_DIR: &str = "playground-data";
 /// manage stock and accounts, make purchases and steer their sagas, inspect the cluster, run
 /// the demo.
 ///
-/// Exit codes: 0 ok; 1 other failure; 2 usage or invalid input (INVALID_ARGUMENT); 3 not found;
-/// 4 refused by the order's or saga's state (FAILED_PRECONDITION, ABORTED version conflict, ALREADY_EXISTS,
-/// idempotency key reused); 5 cluster unavailable after retries (retry later); 6 data loss
-/// (quarantined shard); 7 playground failure (a node exited, not ready in time, ...).
+/// A secured cluster (TLS, authentication) needs --ca-cert and a token (--token-file, --token)
+/// or a client certificate (--cert, --key); `orderctl cert` and `orderctl token` make them.
+///
+/// Exit codes: 0 ok; 1 other failure; 2 usage or invalid input (INVALID_ARGUMENT, unusable
+/// credentials, a file that exists without --force); 3 not found; 4 refused by the order's or
+/// saga's state (FAILED_PRECONDITION, ABORTED version conflict, ALREADY_EXISTS, idempotency key
+/// reused); 5 cluster unavailable or overloaded after retries (retry later); 6 data loss
+/// (quarantined shard); 7 playground failure (a node exited, not ready in time, ...);
+/// 8 not authenticated or not allowed (UNAUTHENTICATED, PERMISSION_DENIED, TLS handshake refused
+/// on certificates).
 #[derive(Debug, Parser)]
 #[command(name = "orderctl", version, about, long_about)]
 pub struct Cli {
@@ -41,8 +48,91 @@ pub struct Cli {
     /// Time budget of each request to the cluster, retries included, in seconds.
     #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How orderctl reaches a secured cluster. TLS is on when `--ca-cert` is given.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConnectionArgs {
+    /// CA certificate (PEM) that signs the nodes' certificates; given, orderctl connects with
+    /// TLS.
+    #[arg(long, global = true, env = "ORDERCTL_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS (the server reads CN = name, OU = role); needs
+    /// --key and --ca-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERCTL_CERT",
+        value_name = "PEM",
+        requires_all = ["key", "ca_cert"]
+    )]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERCTL_KEY",
+        value_name = "PEM",
+        requires = "cert"
+    )]
+    pub key: Option<PathBuf>,
+    /// Bearer token sent with every request. Prefer ORDERCTL_TOKEN or --token-file: other
+    /// users can read command lines.
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERCTL_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        conflicts_with = "token_file"
+    )]
+    pub token: Option<Secret>,
+    /// File holding the bearer token (surrounding whitespace is ignored).
+    #[arg(long, global = true, env = "ORDERCTL_TOKEN_FILE", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// A secret given on the command line: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// A client principal's role (`cert client`, `token create`); the server orders them
+/// reader < writer < admin (< node, which only node certificates carry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Reader,
+    Writer,
+    Admin,
+}
+
+impl Role {
+    /// The role's name as certificates (OU) and tokens files spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Writer => "writer",
+            Role::Admin => "admin",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,6 +170,88 @@ pub enum Command {
     /// List, inspect, retry and resolve purchase sagas.
     #[command(subcommand)]
     Saga(SagaCmd),
+    /// Make development certificates for a secured cluster: a CA, node and client
+    /// certificates.
+    #[command(subcommand)]
+    Cert(CertCmd),
+    /// Make bearer tokens for a secured cluster.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Write a consistent backup of every shard to a new directory: one file per shard
+    /// (taken by its leader after a read barrier, with its log position and crc32) and
+    /// `manifest.json`. Restore with `orderctl playground up --restore-from DIR` or
+    /// `orderd --restore-from DIR` on each node of a new cluster. Needs role admin.
+    Backup {
+        /// Backup directory (created if missing; must not hold a backup).
+        #[arg(long)]
+        to: PathBuf,
+        /// Per-shard time limit in seconds.
+        #[arg(long, default_value_t = 300, value_name = "SECS")]
+        shard_timeout: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCmd {
+    /// Make a self-signed CA: DIR/ca.pem and DIR/ca.key (CN "orderstore development CA",
+    /// valid 10 years).
+    Ca {
+        /// Directory of the certificates (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make node N's certificate, signed by the CA in DIR: DIR/node-N.pem and DIR/node-N.key
+    /// (CN node-N, OU node, server and client auth, valid 1 year).
+    Node {
+        /// Directory holding ca.pem and ca.key; the files are written there.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Node id.
+        #[arg(long)]
+        id: u64,
+        /// A DNS name or IP address the node is reached at; repeatable (default: localhost
+        /// and 127.0.0.1).
+        #[arg(long = "host", value_name = "H")]
+        hosts: Vec<String>,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make a client certificate, signed by the CA in DIR: DIR/client-NAME.pem and
+    /// DIR/client-NAME.key (CN NAME, OU ROLE, client auth, valid 1 year).
+    Client {
+        /// Directory holding ca.pem and ca.key; the files are written there.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Principal name (letters, digits, '.', '_', '@', '-').
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Make a random bearer token; print it once, and print its [[tokens]] entry (the
+    /// SHA-256 only) or append it to --tokens-file.
+    Create {
+        /// Principal name (letters, digits, '.', '_', '@', '-').
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Append the entry to this tokens file (created with mode 0600 if missing; a name it
+        /// already has is refused).
+        #[arg(long, value_name = "F")]
+        tokens_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,13 +267,18 @@ pub enum PlaygroundCmd {
         #[arg(long)]
         purge: bool,
     },
-    /// Crash one node (SIGKILL); its data stays. Records pid 0 in cluster.json.
+    /// Crash one node (SIGKILL), or with --graceful drain and stop it (SIGTERM); its data
+    /// stays. Records pid 0 in cluster.json.
     StopNode {
         #[arg(long, default_value = DEFAULT_PLAYGROUND_DIR)]
         dir: PathBuf,
         /// Node id.
         #[arg(long)]
         node: u64,
+        /// SIGTERM instead of SIGKILL: the node drains (hands its leaderships away, finishes
+        /// in-flight requests) and exits; SIGKILL after 20 s. One step of a rolling restart.
+        #[arg(long)]
+        graceful: bool,
     },
     /// Start a stopped node again with its original arguments and wait for /livez.
     StartNode {
@@ -133,6 +310,16 @@ pub struct UpArgs {
     /// Seconds to wait for every node to be ready and every shard to have a leader.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub ready_timeout: u64,
+    /// Run with TLS and authentication: make a CA, node certificates, an admin client
+    /// certificate and an admin token in DIR/certs and DIR/tokens.toml (regenerated on every
+    /// `up --secure`).
+    #[arg(long)]
+    pub secure: bool,
+    /// Build the nodes' data directories from this backup (`orderctl backup --to DIR`)
+    /// before starting them: a new cluster with the backup's data. The playground must be new
+    /// (no data yet) and have the backup's shard count.
+    #[arg(long, value_name = "DIR")]
+    pub restore_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -466,6 +653,118 @@ mod tests {
             items,
             [LineItem::new("a", 1, 100), LineItem::new("b", 2, 5)]
         );
+    }
+
+    /// The connection flags parse anywhere; a certificate needs its key and a CA; the token
+    /// never shows in `Debug`, in `--help`, or in a usage error.
+    #[test]
+    fn connection_flags_parse_and_keep_the_token_secret() {
+        let cli = parse(&[
+            "cluster",
+            "status",
+            "--ca-cert",
+            "/c/ca.pem",
+            "--cert",
+            "/c/a.pem",
+            "--key",
+            "/c/a.key",
+            "--token",
+            "tok-9f8e7d",
+        ])
+        .unwrap();
+        let c = &cli.connection;
+        assert_eq!(
+            c.ca_cert.as_deref(),
+            Some(std::path::Path::new("/c/ca.pem"))
+        );
+        assert_eq!(c.key.as_deref(), Some(std::path::Path::new("/c/a.key")));
+        assert_eq!(c.token, Some(Secret("tok-9f8e7d".into())));
+        assert!(!format!("{cli:?}").contains("tok-9f8e7d"));
+
+        let err = parse(&[
+            "--cert",
+            "/c/a.pem",
+            "--ca-cert",
+            "/c/ca.pem",
+            "cluster",
+            "status",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = parse(&[
+            "--cert", "/c/a.pem", "--key", "/c/a.key", "cluster", "status",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = parse(&[
+            "--token",
+            "tok-9f8e7d",
+            "--token-file",
+            "/t",
+            "cluster",
+            "status",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(!err.to_string().contains("tok-9f8e7d"), "{err}");
+
+        let cmd = Cli::command();
+        let token = cmd.get_arguments().find(|a| a.get_id() == "token").unwrap();
+        assert!(token.is_hide_env_values_set());
+        assert!(token.get_default_values().is_empty());
+    }
+
+    #[test]
+    fn cert_and_token_commands_parse() {
+        let cli = parse(&[
+            "cert", "node", "--dir", "d", "--id", "2", "--host", "n2.local", "--host", "10.0.0.2",
+        ])
+        .unwrap();
+        let Command::Cert(CertCmd::Node {
+            id, hosts, force, ..
+        }) = cli.command
+        else {
+            panic!("not cert node")
+        };
+        assert_eq!(
+            (id, hosts.as_slice(), force),
+            (
+                2,
+                &["n2.local".to_string(), "10.0.0.2".to_string()][..],
+                false
+            )
+        );
+        let cli = parse(&[
+            "cert", "client", "--dir", "d", "--name", "bob", "--role", "writer", "--force",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Cert(CertCmd::Client {
+                role: Role::Writer,
+                force: true,
+                ..
+            })
+        ));
+        let err = parse(&[
+            "cert", "client", "--dir", "d", "--name", "bob", "--role", "node",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        let cli = parse(&["token", "create", "--name", "ci", "--role", "reader"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Token(TokenCmd::Create {
+                role: Role::Reader,
+                tokens_file: None,
+                ..
+            })
+        ));
+        let cli = parse(&["playground", "up", "--secure"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Playground(PlaygroundCmd::Up(UpArgs { secure: true, .. }))
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use orderstore_client::ClientError;
 use orderstore_client::code_name;
 use tonic::Code;
 
+use crate::cert::CredentialError;
 use crate::playground::PlaygroundError;
 
 /// A failed command. `main` prints `error: <Display>` (one line) to stderr, then `detail()` if
@@ -17,9 +18,24 @@ pub enum CliError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Playground(#[from] PlaygroundError),
+    /// `cert`, `token` or `playground up --secure` could not make or write credentials.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
     /// The demo saw something it must not (e.g. an illegal transition was accepted).
     #[error("demo check failed: {0}")]
     DemoCheck(String),
+    /// `backup` could not write the backup or a shard arrived damaged.
+    #[error(transparent)]
+    Backup(orderstore_client::BackupError),
+}
+
+impl From<orderstore_client::BackupError> for CliError {
+    fn from(e: orderstore_client::BackupError) -> Self {
+        match e {
+            orderstore_client::BackupError::Client(c) => CliError::Client(c),
+            other => CliError::Backup(other),
+        }
+    }
 }
 
 impl CliError {
@@ -27,7 +43,9 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         let code: u8 = match self {
             CliError::Client(e) => match e {
-                ClientError::InvalidArgument { .. } | ClientError::InvalidEndpoint { .. } => 2,
+                ClientError::InvalidArgument { .. }
+                | ClientError::InvalidEndpoint { .. }
+                | ClientError::InvalidCredentials { .. } => 2,
                 ClientError::NotFound { .. } => 3,
                 ClientError::IllegalTransition { .. }
                 | ClientError::VersionConflict { .. }
@@ -36,8 +54,12 @@ impl CliError {
                 ClientError::Unavailable { .. }
                 | ClientError::Transport { .. }
                 | ClientError::NotLeader { .. }
-                | ClientError::WrongNode { .. } => 5,
+                | ClientError::WrongNode { .. }
+                | ClientError::Overloaded { .. } => 5,
                 ClientError::DataLoss { .. } => 6,
+                ClientError::Unauthenticated { .. }
+                | ClientError::PermissionDenied { .. }
+                | ClientError::TlsHandshake { .. } => 8,
                 // Inventory, payment and saga refusals (insufficient stock or funds, a saga not
                 // parked or past its pivot, a concurrent saga change) reach the SDK with
                 // detail kinds it does not type yet, so they arrive as `Other` with the code.
@@ -48,7 +70,11 @@ impl CliError {
                 ClientError::MalformedReply { .. } | ClientError::Other { .. } => 1,
             },
             CliError::Playground(_) => 7,
+            CliError::Credential(e) if e.is_usage() => 2,
+            CliError::Credential(_) => 1,
             CliError::DemoCheck(_) => 1,
+            CliError::Backup(orderstore_client::BackupError::NotEmpty(_)) => 2,
+            CliError::Backup(_) => 1,
         };
         ExitCode::from(code)
     }
@@ -69,6 +95,9 @@ fn client_message(e: &ClientError) -> String {
         ClientError::Unavailable { .. }
         | ClientError::Transport { .. }
         | ClientError::InvalidEndpoint { .. }
+        | ClientError::InvalidCredentials { .. }
+        | ClientError::TlsHandshake { .. }
+        | ClientError::Overloaded { .. }
         | ClientError::MalformedReply { .. }
         | ClientError::Other { .. } => e.to_string(),
         _ => format!("{e} ({})", code_name(e.code())),
@@ -118,5 +147,26 @@ mod tests {
             message: "boom".into(),
         });
         assert_eq!(e.exit_code(), ExitCode::from(1));
+        let e = CliError::from(ClientError::PermissionDenied {
+            message: "role reader may not call PlaceOrder".into(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "role reader may not call PlaceOrder (PERMISSION_DENIED)"
+        );
+        assert_eq!(e.exit_code(), ExitCode::from(8));
+        let e = CliError::from(ClientError::Unauthenticated {
+            message: "unknown token".into(),
+        });
+        assert_eq!(e.to_string(), "unknown token (UNAUTHENTICATED)");
+        assert_eq!(e.exit_code(), ExitCode::from(8));
+        let e = CliError::from(ClientError::InvalidCredentials {
+            message: "the token file t is empty".into(),
+        });
+        assert_eq!(e.exit_code(), ExitCode::from(2));
+        let e = CliError::from(CredentialError::Exists {
+            path: "d/ca.pem".into(),
+        });
+        assert_eq!(e.exit_code(), ExitCode::from(2));
     }
 }

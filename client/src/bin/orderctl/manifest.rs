@@ -14,6 +14,46 @@ use crate::playground::PlaygroundError;
 pub const MANIFEST_FILE: &str = "cluster.json";
 pub const CONFIG_FILE: &str = "cluster.toml";
 pub const CLUSTER_NAME: &str = "playground";
+/// `up --secure`: certificates and the admin token live in `DIR/certs`, the tokens file the
+/// nodes read is `DIR/tokens.toml`.
+pub const CERTS_DIR: &str = "certs";
+pub const TOKENS_FILE: &str = "tokens.toml";
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// Principal name of the admin client certificate and token of a secure playground.
+pub const ADMIN_NAME: &str = "admin";
+
+/// Where a secure playground keeps its credentials (all under the playground directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecureFiles {
+    pub certs_dir: PathBuf,
+    pub ca_cert: PathBuf,
+    /// `node-{node_id}.pem` / `.key`: the nodes' config template (the node fills in its id).
+    pub node_cert_template: PathBuf,
+    pub node_key_template: PathBuf,
+    pub admin_cert: PathBuf,
+    pub admin_key: PathBuf,
+    /// The admin's plain bearer token (mode 0600).
+    pub admin_token: PathBuf,
+    /// The SHA-256 entries the nodes check tokens against.
+    pub tokens_file: PathBuf,
+}
+
+impl SecureFiles {
+    pub fn in_dir(dir: &Path) -> Self {
+        let certs_dir = dir.join(CERTS_DIR);
+        let (admin_cert, admin_key) = crate::cert::client_files(&certs_dir, ADMIN_NAME);
+        SecureFiles {
+            ca_cert: certs_dir.join(crate::cert::CA_CERT_FILE),
+            node_cert_template: certs_dir.join("node-{node_id}.pem"),
+            node_key_template: certs_dir.join("node-{node_id}.key"),
+            admin_cert,
+            admin_key,
+            admin_token: certs_dir.join(ADMIN_TOKEN_FILE),
+            tokens_file: dir.join(TOKENS_FILE),
+            certs_dir,
+        }
+    }
+}
 
 /// The contents of `DIR/cluster.json`. All paths are absolute.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +68,10 @@ pub struct PlaygroundManifest {
     /// gRPC addresses of all nodes, for `--endpoints` / `ORDERSTORE_ENDPOINTS`.
     pub endpoints: Vec<String>,
     pub nodes: Vec<NodeEntry>,
+    /// Started with `up --secure`: nodes serve TLS and check credentials, which are in
+    /// [`SecureFiles::in_dir`]. Manifests written before `--secure` existed read as `false`.
+    #[serde(default)]
+    pub secure: bool,
 }
 
 /// One node of the playground.
@@ -45,6 +89,16 @@ pub struct NodeEntry {
 impl PlaygroundManifest {
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(MANIFEST_FILE)
+    }
+
+    /// The playground directory (the config file lives directly in it).
+    pub fn dir(&self) -> &Path {
+        self.config.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The credentials of a secure playground; `None` when it is not secure.
+    pub fn secure_files(&self) -> Option<SecureFiles> {
+        self.secure.then(|| SecureFiles::in_dir(self.dir()))
     }
 
     /// Reads `DIR/cluster.json`: `Ok(None)` when there is none.
@@ -119,6 +173,8 @@ impl PlaygroundManifest {
     }
 
     /// The cluster configuration (TOML) for these nodes, in the format `orderd --config` reads.
+    /// A secure playground adds a `[security]` table (TLS, authentication, the files in
+    /// [`SecureFiles`]); otherwise the text is exactly what it was before `--secure` existed.
     pub fn config_toml(&self) -> String {
         let mut s = format!(
             r#"# Written by `orderctl playground up`; regenerated on every `up`.
@@ -139,6 +195,23 @@ max_in_snapshot_log_to_keep = 1000
             shards = self.shards,
             rf = self.replication_factor,
         );
+        if let Some(f) = self.secure_files() {
+            s.push_str(&format!(
+                r#"
+[security]
+tls = true
+auth = true
+ca_cert = {ca}
+cert = {cert}
+key = {key}
+tokens_file = {tokens}
+"#,
+                ca = toml_string(&f.ca_cert),
+                cert = toml_string(&f.node_cert_template),
+                key = toml_string(&f.node_key_template),
+                tokens = toml_string(&f.tokens_file),
+            ));
+        }
         for n in &self.nodes {
             s.push_str(&format!(
                 r#"
@@ -156,6 +229,21 @@ zone = "z{id}"
         }
         s
     }
+}
+
+/// `path` as a TOML basic string: quoted, with `\\`, `"` and control characters escaped.
+fn toml_string(path: &Path) -> String {
+    let mut out = String::from("\"");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -180,6 +268,7 @@ mod tests {
                     log: dir.join(format!("node-{id}.log")),
                 })
                 .collect(),
+            secure: false,
         }
     }
 
@@ -211,6 +300,96 @@ mod tests {
         assert!(toml.contains("election_timeout_min_ms = 1000"));
         assert_eq!(toml.matches("[[nodes]]").count(), 2);
         assert!(toml.contains("grpc_addr = \"127.0.0.1:7002\"\nstatus_addr = \"127.0.0.1:8002\""));
+    }
+
+    /// The exact text of a plain playground's config: `--secure` must not change it by a byte.
+    #[test]
+    fn plain_config_is_unchanged() {
+        let m = manifest(Path::new("/pg"));
+        let want = r#"# Written by `orderctl playground up`; regenerated on every `up`.
+cluster_name = "playground"
+initial_shards = 4
+replication_factor = 3
+default_region = "local"
+idempotency_ttl_secs = 86400
+
+[raft]
+heartbeat_interval_ms = 250
+election_timeout_min_ms = 1000
+election_timeout_max_ms = 2000
+snapshot_logs_since_last = 5000
+max_in_snapshot_log_to_keep = 1000
+
+[[nodes]]
+id = 1
+grpc_addr = "127.0.0.1:7001"
+status_addr = "127.0.0.1:8001"
+region = "local"
+zone = "z1"
+
+[[nodes]]
+id = 2
+grpc_addr = "127.0.0.1:7002"
+status_addr = "127.0.0.1:8002"
+region = "local"
+zone = "z2"
+"#;
+        assert_eq!(m.config_toml(), want);
+    }
+
+    /// A secure playground's config turns TLS and authentication on, with absolute paths
+    /// under the playground directory and the `{node_id}` placeholder left for the node; the
+    /// rest of the text is the plain config's.
+    #[test]
+    fn secure_config_has_the_security_table() {
+        let plain = manifest(Path::new("/pg"));
+        let secure = PlaygroundManifest {
+            secure: true,
+            ..plain.clone()
+        };
+        let toml = secure.config_toml();
+        let table = r#"
+[security]
+tls = true
+auth = true
+ca_cert = "/pg/certs/ca.pem"
+cert = "/pg/certs/node-{node_id}.pem"
+key = "/pg/certs/node-{node_id}.key"
+tokens_file = "/pg/tokens.toml"
+"#;
+        assert!(toml.contains(table), "{toml}");
+        assert_eq!(toml.replace(table, ""), plain.config_toml());
+        // The text is TOML whose [security] table says what the server reads.
+        let parsed: toml::Table = toml::from_str(&toml).unwrap();
+        let sec = parsed["security"].as_table().unwrap();
+        assert_eq!(sec["tls"].as_bool(), Some(true));
+        assert_eq!(sec["auth"].as_bool(), Some(true));
+        assert_eq!(sec["cert"].as_str(), Some("/pg/certs/node-{node_id}.pem"));
+        assert_eq!(parsed["nodes"].as_array().unwrap().len(), 2);
+
+        let odd = PlaygroundManifest {
+            config: PathBuf::from("/p\\g \"x\"/cluster.toml"),
+            ..secure
+        };
+        let parsed: toml::Table = toml::from_str(&odd.config_toml()).unwrap();
+        assert_eq!(
+            parsed["security"]["ca_cert"].as_str(),
+            Some("/p\\g \"x\"/certs/ca.pem")
+        );
+    }
+
+    /// Manifests written before `--secure` existed still load, as not secure.
+    #[test]
+    fn old_manifests_load_as_not_secure() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest(dir.path());
+        let mut v = serde_json::to_value(&m).unwrap();
+        v.as_object_mut().unwrap().remove("secure");
+        std::fs::write(dir.path().join(MANIFEST_FILE), v.to_string()).unwrap();
+        let loaded = PlaygroundManifest::load(dir.path()).unwrap().unwrap();
+        assert!(!loaded.secure);
+        assert_eq!(loaded.secure_files(), None);
+        assert_eq!(loaded, m);
     }
 
     #[test]

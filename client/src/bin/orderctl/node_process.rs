@@ -55,6 +55,41 @@ pub fn spawn_node(orderd: &Path, config: &Path, node: &NodeEntry) -> std::io::Re
         .spawn()
 }
 
+/// Runs `orderd --restore-from from` for `node` (in the foreground) to build its data
+/// directory of a new cluster from a backup.
+pub fn restore_node(
+    orderd: &Path,
+    config: &Path,
+    node: &NodeEntry,
+    from: &Path,
+) -> Result<(), crate::playground::PlaygroundError> {
+    let out = Command::new(orderd)
+        .arg("--config")
+        .arg(config)
+        .arg("--node-id")
+        .arg(node.id.to_string())
+        .arg("--data-dir")
+        .arg(&node.data_dir)
+        .arg("--restore-from")
+        .arg(from)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| crate::playground::PlaygroundError::Spawn {
+            orderd: orderd.to_path_buf(),
+            source,
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    Err(crate::playground::PlaygroundError::Restore {
+        id: node.id,
+        from: from.to_path_buf(),
+        status: out.status.to_string(),
+        output: text.lines().last().unwrap_or_default().to_string(),
+    })
+}
+
 /// Whether `pid` is a live process that is this node's `orderd` (pid 0 is never alive).
 ///
 /// On Linux a zombie (killed but not yet reaped by its new parent) counts as dead, and a pid

@@ -13,19 +13,28 @@ use std::time::Instant;
 
 use nix::sys::signal::Signal;
 use orderstore_client::Client;
+use orderstore_client::ClientBuilder;
+use orderstore_client::ClientError;
 use orderstore_client::ClusterStatus;
 
+use crate::cert;
+use crate::cert::CredentialError;
+use crate::cli::ConnectionArgs;
 use crate::cli::OutputFormat;
+use crate::cli::Role;
 use crate::cli::UpArgs;
 use crate::cli_error::CliError;
 use crate::http_probe;
+use crate::manifest::ADMIN_NAME;
 use crate::manifest::CLUSTER_NAME;
 use crate::manifest::CONFIG_FILE;
 use crate::manifest::MANIFEST_FILE;
 use crate::manifest::NodeEntry;
 use crate::manifest::PlaygroundManifest;
+use crate::manifest::SecureFiles;
 use crate::node_process;
 use crate::output;
+use crate::token;
 
 /// Poll interval of every wait.
 const POLL: Duration = Duration::from_millis(100);
@@ -67,6 +76,15 @@ pub enum PlaygroundError {
         "--base-port {base} leaves no room for {nodes} node(s) (status ports are +{STATUS_PORT_OFFSET})"
     )]
     PortRange { base: u16, nodes: u64 },
+    /// `up --restore-from`: `orderd --restore-from` failed for a node (e.g. the playground
+    /// already has data, or the backup's shard count differs).
+    #[error("restoring node {id} from {} failed ({status}): {output}", .from.display())]
+    Restore {
+        id: u64,
+        from: PathBuf,
+        status: String,
+        output: String,
+    },
     #[error("cannot start {}: {source}", .orderd.display())]
     Spawn {
         orderd: PathBuf,
@@ -256,9 +274,24 @@ pub async fn up(args: UpArgs, format: OutputFormat) -> Result<(), CliError> {
             return Err(e.into());
         }
     };
+    if manifest.secure {
+        make_credentials(&manifest)?;
+    }
+    // Made before any node starts: unusable credentials fail here, with nothing to clean up.
+    // The short budget keeps each readiness poll quick; the wait loop itself retries.
+    let client = client_builder(&manifest)?
+        .request_timeout(Duration::from_secs(3))
+        .deadline(Duration::from_secs(3))
+        .max_retries(1)
+        .build()?;
     let config = manifest.config.clone();
     std::fs::write(&config, manifest.config_toml()).map_err(io_err("write", &config))?;
     manifest.save(&dir)?;
+    if let Some(from) = &args.restore_from {
+        for node in &manifest.nodes {
+            node_process::restore_node(&manifest.orderd, &manifest.config, node, from)?;
+        }
+    }
 
     let started = Instant::now();
     let mut children: Vec<Child> = Vec::new();
@@ -280,7 +313,7 @@ pub async fn up(args: UpArgs, format: OutputFormat) -> Result<(), CliError> {
         }
     }
     let deadline = started + Duration::from_secs(args.ready_timeout);
-    let status = match wait_ready(&manifest, &mut children, deadline).await {
+    let status = match wait_ready(&manifest, &client, &mut children, deadline).await {
         Ok(status) => status,
         Err(e) => {
             abort_startup(&dir, &mut manifest, &mut children);
@@ -316,12 +349,76 @@ pub async fn up(args: UpArgs, format: OutputFormat) -> Result<(), CliError> {
             let endpoints = manifest.endpoints.join(",");
             println!("endpoints: {endpoints}");
             println!("  export ORDERSTORE_ENDPOINTS={endpoints}");
+            if let Some(f) = manifest.secure_files() {
+                println!("  export ORDERCTL_CA_CERT={}", f.ca_cert.display());
+                println!("  export ORDERCTL_TOKEN_FILE={}", f.admin_token.display());
+            }
             println!("  orderctl cluster status");
             println!("  orderctl demo");
             println!("  orderctl playground down --dir {}", dir.display());
+            if let Some(f) = manifest.secure_files() {
+                println!(
+                    "TLS and authentication are on; without the exports, pass the admin's credentials:"
+                );
+                println!(
+                    "  orderctl --ca-cert {} --token-file {} cluster status",
+                    f.ca_cert.display(),
+                    f.admin_token.display()
+                );
+                println!(
+                    "  mutual TLS instead of the token: --ca-cert {} --cert {} --key {}",
+                    f.ca_cert.display(),
+                    f.admin_cert.display(),
+                    f.admin_key.display()
+                );
+                println!(
+                    "  more principals: orderctl cert client --dir {} --name NAME --role reader|writer|admin,",
+                    f.certs_dir.display()
+                );
+                println!(
+                    "  orderctl token create --name NAME --role ROLE --tokens-file {} (then restart the nodes)",
+                    f.tokens_file.display()
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// Makes a secure playground's credentials in [`SecureFiles`], replacing earlier ones (like
+/// the config, they are regenerated on every `up --secure`): the CA, one certificate per node
+/// (`localhost`, `127.0.0.1`), the admin client certificate, and an admin token, written in
+/// plain to `certs/admin.token` and hashed to `tokens.toml` (both mode 0600).
+fn make_credentials(manifest: &PlaygroundManifest) -> Result<SecureFiles, CredentialError> {
+    let f = SecureFiles::in_dir(manifest.dir());
+    cert::create_ca(&f.certs_dir, true)?;
+    for n in &manifest.nodes {
+        cert::create_node(&f.certs_dir, n.id, &[], true)?;
+    }
+    cert::create_client(&f.certs_dir, ADMIN_NAME, Role::Admin, true)?;
+    let admin = token::NewToken::generate(ADMIN_NAME, Role::Admin)?;
+    cert::write_file(
+        &f.admin_token,
+        format!("{}\n", admin.token).as_bytes(),
+        0o600,
+    )
+    .map_err(cert::io_err("write", &f.admin_token))?;
+    token::write_tokens_file(&f.tokens_file, &[admin])?;
+    Ok(f)
+}
+
+/// A client builder for the playground's nodes; for a secure playground, with TLS trusting its
+/// CA and the admin token, exactly as `--ca-cert` / `--token-file` would set them.
+pub fn client_builder(manifest: &PlaygroundManifest) -> Result<ClientBuilder, ClientError> {
+    let connection = match manifest.secure_files() {
+        Some(f) => ConnectionArgs {
+            ca_cert: Some(f.ca_cert),
+            token_file: Some(f.admin_token),
+            ..Default::default()
+        },
+        None => ConnectionArgs::default(),
+    };
+    connection.builder(&manifest.endpoints)
 }
 
 /// The manifest `up` will start: a fresh one, or the existing one (same addresses) when the
@@ -356,7 +453,12 @@ fn plan(
                 .into_iter()
                 .map(|n| NodeEntry { pid: 0, ..n })
                 .collect();
-            return Ok(PlaygroundManifest { orderd, nodes, ..m });
+            return Ok(PlaygroundManifest {
+                orderd,
+                nodes,
+                secure: args.secure,
+                ..m
+            });
         }
     }
     let addrs = allocate_addrs(args.base_port, args.nodes)?;
@@ -380,6 +482,7 @@ fn plan(
         replication_factor: args.nodes.min(3),
         endpoints: nodes.iter().map(|n| n.grpc_addr.clone()).collect(),
         nodes,
+        secure: args.secure,
     })
 }
 
@@ -395,23 +498,16 @@ fn abort_startup(dir: &Path, manifest: &mut PlaygroundManifest, children: &mut [
     let _ = manifest.save(dir);
 }
 
-/// Polls until every node's `/readyz` answers 200 and `ClusterStatus` shows every node up and
-/// a leader for every shard, or a node exits, or `deadline` passes.
+/// Polls until every node's `/readyz` answers 200 and `ClusterStatus` (asked through `client`,
+/// which carries the playground's credentials) shows every node up and a leader for every
+/// shard, or a node exits, or `deadline` passes.
 async fn wait_ready(
     manifest: &PlaygroundManifest,
+    client: &Client,
     children: &mut [Child],
     deadline: Instant,
 ) -> Result<ClusterStatus, PlaygroundError> {
     let started = Instant::now();
-    // Construction only fails for malformed endpoints; ours are `127.0.0.1:<port>`. The
-    // short budget keeps each poll quick; the loop itself retries.
-    let client = Client::builder()
-        .endpoints(&manifest.endpoints)
-        .request_timeout(Duration::from_secs(3))
-        .deadline(Duration::from_secs(3))
-        .max_retries(1)
-        .build()
-        .expect("playground endpoints are valid host:port addresses");
     loop {
         for (node, child) in manifest.nodes.iter().zip(children.iter_mut()) {
             if let Ok(Some(status)) = child.try_wait() {
@@ -558,6 +654,24 @@ fn purge_files(dir: &Path, manifest: &PlaygroundManifest) -> Result<(), Playgrou
     }
     remove_if_exists(&manifest.config)?;
     remove_if_exists(&PlaygroundManifest::path(dir))?;
+    // Credentials of an `up --secure`, this one or an earlier one.
+    let f = SecureFiles::in_dir(dir);
+    let mut made = vec![
+        f.ca_cert.clone(),
+        f.certs_dir.join(cert::CA_KEY_FILE),
+        f.admin_cert,
+        f.admin_key,
+        f.admin_token,
+        f.tokens_file,
+    ];
+    for n in &manifest.nodes {
+        let (cert, key) = cert::node_files(&f.certs_dir, n.id);
+        made.extend([cert, key]);
+    }
+    for path in &made {
+        remove_if_exists(path)?;
+    }
+    let _ = std::fs::remove_dir(&f.certs_dir);
     // Not empty (the user keeps other files there) is fine.
     let _ = std::fs::remove_dir(dir);
     Ok(())
@@ -571,19 +685,35 @@ fn remove_if_exists(path: &Path) -> Result<(), PlaygroundError> {
 }
 
 /// `playground stop-node`: SIGKILL (a crash, not a clean shutdown).
-pub async fn stop_node(dir: &Path, id: u64, format: OutputFormat) -> Result<(), CliError> {
+pub async fn stop_node(
+    dir: &Path,
+    id: u64,
+    graceful: bool,
+    format: OutputFormat,
+) -> Result<(), CliError> {
     let mut manifest = PlaygroundManifest::require(dir)?;
     let node = manifest.node_mut(id, dir)?.clone();
     let was_running = node_process::is_running(&node);
-    if was_running {
+    if was_running && graceful {
+        node_process::send_signal(node.pid, Signal::SIGTERM)
+            .map_err(io_err("signal", &node.data_dir))?;
+        let left = wait_exited(vec![node.clone()], Instant::now() + TERM_GRACE).await;
+        kill_and_wait(left).await?;
+    } else if was_running {
         kill_and_wait(vec![node.clone()]).await?;
     }
     manifest.node_mut(id, dir)?.pid = 0;
     manifest.save(dir)?;
     match format {
-        OutputFormat::Json => output::print_json(
-            &serde_json::json!({"node": id, "pid": node.pid, "killed": was_running}),
-        ),
+        OutputFormat::Json => output::print_json(&serde_json::json!({
+            "node": id, "pid": node.pid, "killed": was_running, "graceful": graceful,
+        })),
+        OutputFormat::Table if was_running && graceful => {
+            println!(
+                "node {id} (pid {}) drained and stopped; its data is kept",
+                node.pid
+            )
+        }
         OutputFormat::Table if was_running => {
             println!("node {id} (pid {}) killed; its data is kept", node.pid)
         }
@@ -679,6 +809,63 @@ mod tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), 6);
+    }
+
+    /// `up --secure`'s credentials: every file the config and the printed instructions name
+    /// exists, secrets are private, the tokens file holds the hash of the admin token, and the
+    /// playground's own client (used by the readiness wait) is built from them.
+    #[tokio::test]
+    async fn secure_credentials_match_the_config() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let args = UpArgs {
+            nodes: 2,
+            dir: dir.to_path_buf(),
+            shards: 1,
+            base_port: 0,
+            orderd: None,
+            ready_timeout: 1,
+            secure: true,
+            restore_from: None,
+        };
+        let m = plan(dir, &args, "/bin/orderd".into(), None).unwrap();
+        assert!(m.secure);
+        let f = make_credentials(&m).unwrap();
+        assert_eq!(Some(f.clone()), m.secure_files());
+        for n in &m.nodes {
+            let (cert, key) = cert::node_files(&f.certs_dir, n.id);
+            assert!(cert.is_file() && key.is_file());
+            let template = f
+                .node_key_template
+                .to_string_lossy()
+                .replace("{node_id}", &n.id.to_string());
+            assert_eq!(PathBuf::from(template), key);
+        }
+        for secret in [&f.admin_key, &f.admin_token, &f.tokens_file] {
+            let mode = std::fs::metadata(secret).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", secret.display());
+        }
+        let admin_token = std::fs::read_to_string(&f.admin_token).unwrap();
+        let tokens: toml::Table =
+            toml::from_str(&std::fs::read_to_string(&f.tokens_file).unwrap()).unwrap();
+        let entry = &tokens["tokens"].as_array().unwrap()[0];
+        assert_eq!(entry["name"].as_str(), Some("admin"));
+        assert_eq!(entry["role"].as_str(), Some("admin"));
+        assert_eq!(
+            entry["sha256"].as_str(),
+            Some(token::sha256_hex(admin_token.trim()).as_str())
+        );
+        let client = client_builder(&m).unwrap().build().unwrap();
+        assert!(!format!("{client:?}").contains(admin_token.trim()));
+
+        // A second `up --secure` replaces the credentials (the config names the same paths).
+        make_credentials(&m).unwrap();
+        assert_ne!(
+            std::fs::read_to_string(&f.admin_token).unwrap(),
+            admin_token
+        );
     }
 
     #[test]
