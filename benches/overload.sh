@@ -4,13 +4,14 @@
 #
 #   benches/overload.sh [--duration SECS]
 #
-# 1. Starts a 3-node playground with tight admission limits (ORDERSTORE_LIMITS_* below) and
-#    measures its saturation throughput T with a closed loop (order-write, 64 clients).
+# 1. Measures the saturation throughput T of a 3-node playground (default limits) with a closed
+#    loop of 256 clients (order-write): throughput no longer grows with more clients there.
 # 2. Offers 3T/s open loop (arrivals do not wait for answers; latency counts from the intended
 #    start, so there is no coordinated omission), SDK retries off: a refused request
 #    (RESOURCE_EXHAUSTED) is counted, not retried; latency figures are the admitted requests'.
-# 3. Does the same on a second playground whose limits are effectively off, for comparison in
-#    the same run.
+#    The playground has admission limits sized for this 2-core machine (below).
+# 3. Does the same on a playground whose limits are effectively off, for comparison in the
+#    same run. Each phase starts a fresh playground, so memory starts from the same point.
 # While each open loop runs, the summed RSS of the three orderd processes is sampled every
 # second. Writes benches/results/overload.md. Tears everything down on exit. Respects
 # CARGO_TARGET_DIR.
@@ -41,15 +42,15 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-# Tight limits for a 2-core machine: 32 requests served at once, 64 waiting at most 100 ms.
-admission_env=(ORDERSTORE_LIMITS_MAX_INFLIGHT_REQUESTS=32 ORDERSTORE_LIMITS_MAX_QUEUED_REQUESTS=64
-  ORDERSTORE_LIMITS_QUEUE_TIMEOUT_MS=100 ORDERSTORE_LIMITS_MAX_SHARD_PROPOSALS=64
+# Limits for a 2-core machine: 128 requests served at once per node, 256 waiting at most 50 ms.
+admission_env=(ORDERSTORE_LIMITS_MAX_INFLIGHT_REQUESTS=128 ORDERSTORE_LIMITS_MAX_QUEUED_REQUESTS=256
+  ORDERSTORE_LIMITS_QUEUE_TIMEOUT_MS=50 ORDERSTORE_LIMITS_MAX_SHARD_PROPOSALS=256
   ORDERSTORE_LIMITS_RETRY_AFTER_MS=50)
 unbounded_env=(ORDERSTORE_LIMITS_MAX_INFLIGHT_REQUESTS=1000000
   ORDERSTORE_LIMITS_MAX_QUEUED_REQUESTS=1000000 ORDERSTORE_LIMITS_QUEUE_TIMEOUT_MS=600000
   ORDERSTORE_LIMITS_MAX_SHARD_PROPOSALS=1000000)
 
-up() { # name env...
+up() { # name [env...]
   local name=$1; shift
   env "$@" "$bin/orderctl" playground up --nodes 3 --dir "$work/pg-$name" --base-port 0 \
     --orderd "$bin/orderd" >/dev/null
@@ -75,9 +76,10 @@ bench() { # name out args...
     --orderstore-manifest "$work/pg-$name/cluster.json" --out "$out" "$@" >/dev/null
 }
 
-echo "== saturation (closed loop, 64 clients, admission limits on)"
-up admission "${admission_env[@]}"
-bench admission "$work/sat" --clients 64 --duration 15s --warmup 3s
+echo "== saturation (closed loop, 256 clients, default limits)"
+up sat
+bench sat "$work/sat" --clients 256 --duration 15s --warmup 3s
+down sat
 sat=$(field "$work/sat" throughput)
 rate=$(python3 -c "print(round(3*$sat))")
 echo "saturation: $sat ops/s; offering 3x = $rate/s"
@@ -89,6 +91,7 @@ run_open() { # name
   stop_sampler
 }
 echo "== 3x open loop, admission limits on"
+up admission "${admission_env[@]}"
 run_open admission
 down admission
 echo "== 3x open loop, limits off"
@@ -110,9 +113,10 @@ out="$root/benches/results/overload.md"
   echo "# Admission control at 3x saturation"
   echo
   echo "Written by \`benches/overload.sh --duration $duration\` on $(date -u '+%Y-%m-%d %H:%M UTC'),"
-  echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) CPUs, load before/after measured runs on a shared machine."
+  echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) CPUs (the load generator shares them with the"
+  echo "three nodes), load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
-  echo "- saturation (closed loop, 64 clients, order-write): **$sat ops/s** (p99 $(field "$work/sat" p99_ms) ms)"
+  echo "- saturation (closed loop, 256 clients, order-write): **$sat ops/s** (p99 $(field "$work/sat" p99_ms) ms)"
   echo "- offered: **$rate ops/s** open loop for ${duration} s, SDK retries off"
   echo "- limits on: ${admission_env[*]}"
   echo "- limits off: ${unbounded_env[*]}"

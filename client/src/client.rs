@@ -57,10 +57,11 @@ const REFRESH_TIMEOUT: Duration = Duration::from_secs(3);
 ///   twice;
 /// - RESOURCE_EXHAUSTED (an overloaded node, [`ClientError::Overloaded`]): retried like
 ///   UNAVAILABLE, but never sooner than the server's `retry-after-ms` hint; when the hint
-///   reaches past the call's deadline the call gives up at once;
+///   reaches past the call's deadline the call gives up at once; when retries run out the
+///   result stays [`ClientError::Overloaded`] (with the hint);
 /// - UNAUTHENTICATED and PERMISSION_DENIED are definite answers, returned at once;
 /// - any other failure is returned at once; when retries run out the result is
-///   [`ClientError::Unavailable`] naming the last cause.
+///   [`ClientError::Unavailable`] naming the last cause (`Overloaded` for an overload).
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -452,11 +453,20 @@ impl Client {
             if method == RetryMethod::NoRetry {
                 return Err(err);
             }
-            let give_up = |err: &ClientError| ClientError::Unavailable {
-                message: format!(
+            // Retries exhausted: UNAVAILABLE, except that an overloaded cluster stays
+            // `Overloaded` (callers shed or slow down on it, and keep its hint).
+            let give_up = |err: &ClientError| {
+                let message = format!(
                     "gave up after {attempt} attempt(s) in {:.1?}; last error from {addr}: {err}",
                     started.elapsed()
-                ),
+                );
+                match err {
+                    ClientError::Overloaded { retry_after, .. } => ClientError::Overloaded {
+                        retry_after: *retry_after,
+                        message,
+                    },
+                    _ => ClientError::Unavailable { message },
+                }
             };
             if attempt > self.inner.max_retries || Instant::now() >= deadline {
                 return Err(give_up(&err));
@@ -698,10 +708,15 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(started.elapsed(), Duration::ZERO);
         match res {
-            Err(ClientError::Unavailable { message }) => {
-                assert!(message.contains("overloaded"), "{message}")
+            Err(ClientError::Overloaded {
+                message,
+                retry_after,
+            }) => {
+                assert!(message.contains("overloaded"), "{message}");
+                assert!(message.contains("gave up after 1 attempt"), "{message}");
+                assert_eq!(retry_after, Some(Duration::from_secs(60)));
             }
-            other => panic!("expected Unavailable, got {other:?}"),
+            other => panic!("expected Overloaded, got {other:?}"),
         }
     }
 

@@ -15,20 +15,19 @@
 //! layout (the same `initial_shards`, hence the same hash ranges); node ids and addresses may
 //! differ.
 
-use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 
 use cluster_config::ClusterConfig;
-use openraft::BasicNode;
 use openraft::storage::RaftLogStorage;
 use openraft::storage::RaftStateMachine;
 use orderstore_client::BackupError;
 use orderstore_client::BackupManifest;
 
 use crate::host::initial_shard_map;
+use crate::host::raft_members;
 use crate::metrics::NodeMetrics;
 use crate::storage::Engine;
 use crate::storage::ShardLogStore;
@@ -117,20 +116,7 @@ pub async fn restore_node(
             .into());
         };
         let voters: BTreeSet<NodeId> = desc.replicas.iter().copied().collect();
-        let nodes: BTreeMap<NodeId, BasicNode> = desc
-            .replicas
-            .iter()
-            .filter_map(|id| {
-                config.node(*id).map(|n| {
-                    (
-                        *id,
-                        BasicNode {
-                            addr: n.grpc_addr.clone(),
-                        },
-                    )
-                })
-            })
-            .collect();
+        let nodes = raft_members(config, desc);
         let membership = openraft::Membership::new(vec![voters], nodes)
             .map_err(|e| RestoreError::Layout(format!("shard {}: {e}", desc.id)))?;
         let meta = SnapshotMeta {

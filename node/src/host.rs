@@ -23,6 +23,7 @@ use crate::clock::ClockMonitor;
 use crate::disk::DiskGuard;
 use crate::metrics::NodeMetrics;
 use crate::metrics::ShardLabels;
+use crate::service::error::ApiError;
 use crate::storage::Engine;
 use crate::storage::ShardLogStore;
 use crate::storage::ShardReader;
@@ -118,6 +119,23 @@ fn raft_config(config: &ClusterConfig) -> Result<Arc<Config>, HostError> {
         .map_err(|e| HostError::RaftConfig(e.to_string()))
 }
 
+/// The Raft members of shard `desc`: its replicas with their gRPC addresses from `config`.
+pub fn raft_members(config: &ClusterConfig, desc: &ShardDescriptor) -> BTreeMap<NodeId, BasicNode> {
+    desc.replicas
+        .iter()
+        .filter_map(|id| {
+            config.node(*id).map(|n| {
+                (
+                    *id,
+                    BasicNode {
+                        addr: n.grpc_addr.clone(),
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
 /// The static initial shard map of the cluster (identical on every node for the same config).
 pub fn initial_shard_map(config: &ClusterConfig) -> Result<ShardMap, HostError> {
     let nodes: Vec<shard_router::PlacementNode> = config
@@ -178,24 +196,11 @@ impl ShardHost {
                     shard: desc.id,
                     reason: e.to_string(),
                 })?;
-            if !initialized && desc.preferred_leader() == Some(node_id) {
-                let members: BTreeMap<NodeId, BasicNode> = desc
-                    .replicas
-                    .iter()
-                    .filter_map(|id| {
-                        config.node(*id).map(|n| {
-                            (
-                                *id,
-                                BasicNode {
-                                    addr: n.grpc_addr.clone(),
-                                },
-                            )
-                        })
-                    })
-                    .collect();
-                if let Err(e) = raft.initialize(members).await {
-                    tracing::debug!(shard = desc.id, error = %e, "initialize skipped");
-                }
+            if !initialized
+                && desc.preferred_leader() == Some(node_id)
+                && let Err(e) = raft.initialize(raft_members(&config, desc)).await
+            {
+                tracing::debug!(shard = desc.id, error = %e, "initialize skipped");
             }
             spawn_metrics_watch(desc.id, raft.clone(), metrics.clone());
             let shard = Shard {
@@ -266,6 +271,19 @@ impl ShardHost {
     /// True when a checksum failure stopped this node's replica of `shard`.
     pub fn is_quarantined(&self, shard: ShardId) -> bool {
         self.inner.engine.health.is_quarantined(shard)
+    }
+
+    /// [`ApiError::StorageFailed`] once a WAL sync of this node failed: from then on it
+    /// acknowledges no write until it restarts ([`crate::storage::group_commit`]).
+    pub fn storage_failed(&self) -> Option<ApiError> {
+        self.inner
+            .engine
+            .committer
+            .failure()
+            .map(|detail| ApiError::StorageFailed {
+                node: self.inner.node_id,
+                detail: detail.to_string(),
+            })
     }
 
     /// gRPC address of a node of the cluster.

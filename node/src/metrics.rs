@@ -22,7 +22,8 @@ pub struct ProposalLabels {
     pub shard: String,
     /// `ok`, `rejected` (state machine refused), `not_leader`, `timeout`, `discarded`, `error`,
     /// `clock` (refused before proposing: the node's clock is untrusted), `draining`,
-    /// `disk_full`, `overloaded` (too many proposals in flight on the shard).
+    /// `disk_full`, `overloaded` (too many proposals in flight on the shard), `storage_failed`
+    /// (a WAL sync failed earlier: no write is acknowledged until restart).
     pub result: String,
 }
 
@@ -117,6 +118,9 @@ pub struct MetricsInner {
     pub disk_full: Gauge,
     /// Free bytes on the data directory's file system (last measurement).
     pub disk_free_bytes: Gauge,
+    /// 1 once a WAL sync failed: the node refuses writes until it restarts
+    /// ([`crate::storage::group_commit`]).
+    pub storage_failed: Gauge,
     /// Client requests refused for missing or insufficient credentials, by reason
     /// (`unauthenticated`, `permission_denied`).
     pub auth_denied: Family<ReasonLabels, Counter>,
@@ -154,6 +158,7 @@ impl NodeMetrics {
         let connections_open = Gauge::default();
         let disk_full = Gauge::default();
         let disk_free_bytes = Gauge::default();
+        let storage_failed = Gauge::default();
         let auth_denied = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "admission_rejected",
@@ -179,6 +184,11 @@ impl NodeMetrics {
             "disk_free_bytes",
             "Free bytes on the data directory's file system",
             disk_free_bytes.clone(),
+        );
+        registry.register(
+            "storage_failed",
+            "1 once a WAL sync failed: writes are refused until the node restarts",
+            storage_failed.clone(),
         );
         registry.register(
             "auth_denied",
@@ -297,6 +307,7 @@ impl NodeMetrics {
                 connections_open,
                 disk_full,
                 disk_free_bytes,
+                storage_failed,
                 auth_denied,
             }),
         }

@@ -15,7 +15,8 @@ use crate::host::ShardHost;
 /// - `/livez`: 200 while the process runs.
 /// - `/readyz`: 200 when every local shard replica knows its leader and the node's clock is
 ///   trusted ([`crate::clock`]: it may propose), 503 with the reason otherwise; 503 `draining`
-///   from the start of a graceful shutdown ([`crate::drain`]) until the port closes.
+///   from the start of a graceful shutdown ([`crate::drain`]) until the port closes; 503 with
+///   the error for the rest of the process's life once a WAL sync failed.
 /// - `/metrics`: Prometheus text exposition of [`crate::metrics::NodeMetrics`].
 pub async fn serve(
     listener: TcpListener,
@@ -35,6 +36,9 @@ pub async fn serve(
 async fn readyz(State(host): State<ShardHost>) -> impl IntoResponse {
     if host.is_draining() {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_string());
+    }
+    if let Some(e) = host.storage_failed() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
     }
     if !host.all_shards_have_leader() {
         return (

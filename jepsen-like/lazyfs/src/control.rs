@@ -11,7 +11,9 @@
 //! |---|---|
 //! | `clear-cache` | `ok files=N bytes=N`: files that had un-fsynced changes, cached bytes dropped |
 //! | `sync` | `ok files=N bytes=N`: files written and fsynced, cached bytes written |
-//! | `stats` | `ok cached_bytes=N dirty_files=N inodes=N fsyncs=N fsyncdirs=N written_bytes=N synced_bytes=N dropped_bytes=N clears=N` |
+//! | `stats` | `ok cached_bytes=N dirty_files=N inodes=N fsyncs=N fsyncdirs=N written_bytes=N synced_bytes=N dropped_bytes=N clears=N failed_fsyncs=N` |
+//! | `fail-fsync` | `ok failing=1`: from now on every fsync fails with EIO and syncs nothing |
+//! | `heal-fsync` | `ok failing=0`: fsyncs work again |
 //! | anything else | `err unknown command "..."` |
 //!
 //! A failing `sync` answers `err sync failed: <io error>`. Replies may gain fields; clients
@@ -34,23 +36,36 @@ pub enum Command {
     Sync,
     /// Report counters.
     Stats,
+    /// Make every later fsync fail with EIO (a failing disk).
+    FailFsync,
+    /// Let fsyncs work again.
+    HealFsync,
 }
 
 impl Command {
+    /// Every command.
+    pub const ALL: [Command; 5] = [
+        Command::ClearCache,
+        Command::Sync,
+        Command::Stats,
+        Command::FailFsync,
+        Command::HealFsync,
+    ];
+
     /// The command's wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             Command::ClearCache => "clear-cache",
             Command::Sync => "sync",
             Command::Stats => "stats",
+            Command::FailFsync => "fail-fsync",
+            Command::HealFsync => "heal-fsync",
         }
     }
 
     /// Parses one request line.
     pub fn parse(line: &str) -> Option<Command> {
-        [Command::ClearCache, Command::Sync, Command::Stats]
-            .into_iter()
-            .find(|c| c.as_str() == line.trim())
+        Command::ALL.into_iter().find(|c| c.as_str() == line.trim())
     }
 }
 
@@ -63,6 +78,10 @@ pub fn execute(fs: &FsHandle, line: &str) -> String {
             Err(e) => format!("err sync failed: {e}"),
         },
         Some(Command::Stats) => format!("ok {}", fs.stats().to_fields()),
+        Some(c @ (Command::FailFsync | Command::HealFsync)) => {
+            fs.set_fail_fsync(c == Command::FailFsync);
+            format!("ok failing={}", u8::from(fs.fails_fsync()))
+        }
         None => format!("err unknown command {:?}", line.trim()),
     }
 }
@@ -146,6 +165,25 @@ impl Control {
         SyncReport::from_fields(&fields).map_err(|source| ControlError::Malformed { reply, source })
     }
 
+    /// Makes every later fsync fail with EIO (`true`) or work again (`false`); returns whether
+    /// syncs now fail. See [`FsHandle::set_fail_fsync`].
+    pub fn fail_fsync(&mut self, fail: bool) -> Result<bool, ControlError> {
+        let command = if fail {
+            Command::FailFsync
+        } else {
+            Command::HealFsync
+        };
+        let (reply, fields) = self.request(command)?;
+        match fields.get("failing").map(String::as_str) {
+            Some("1") => Ok(true),
+            Some("0") => Ok(false),
+            _ => Err(ControlError::Malformed {
+                reply,
+                source: MissingField("failing"),
+            }),
+        }
+    }
+
     /// Current counters. See [`FsHandle::stats`].
     pub fn stats(&mut self) -> Result<Stats, ControlError> {
         let (reply, fields) = self.request(Command::Stats)?;
@@ -180,7 +218,7 @@ mod tests {
 
     #[test]
     fn commands_parse_from_their_wire_names() {
-        for c in [Command::ClearCache, Command::Sync, Command::Stats] {
+        for c in Command::ALL {
             assert_eq!(Command::parse(&format!(" {}\r\n", c.as_str())), Some(c));
         }
         assert_eq!(Command::parse("clear"), None);

@@ -58,6 +58,9 @@ struct Shared {
     next_fh: AtomicU64,
     notifier: OnceLock<Notifier>,
     counters: Counters,
+    /// While set, every `fsync`/`fdatasync`/directory fsync fails with EIO and syncs nothing
+    /// (a failing device); see [`FsHandle::set_fail_fsync`].
+    fail_fsync: AtomicBool,
 }
 
 #[derive(Default)]
@@ -68,6 +71,7 @@ struct Counters {
     synced_bytes: AtomicU64,
     dropped_bytes: AtomicU64,
     clears: AtomicU64,
+    failed_fsyncs: AtomicU64,
 }
 
 struct Entry {
@@ -234,6 +238,7 @@ impl LazyFs {
                 next_fh: AtomicU64::new(1),
                 notifier: OnceLock::new(),
                 counters: Counters::default(),
+                fail_fsync: AtomicBool::new(false),
             }),
         })
     }
@@ -303,6 +308,19 @@ impl FsHandle {
         Ok(report)
     }
 
+    /// Makes every later `fsync`, `fdatasync` and directory fsync fail with EIO (`true`) or
+    /// work again (`false`). A failed sync writes nothing: the file's changes stay cached and
+    /// un-fsynced, so `clear-cache` drops them, as a dying disk would lose them. `sync`
+    /// (the control command, a clean shutdown) is not affected.
+    pub fn set_fail_fsync(&self, fail: bool) {
+        self.shared.fail_fsync.store(fail, Ordering::SeqCst);
+    }
+
+    /// True while syncs fail ([`FsHandle::set_fail_fsync`]).
+    pub fn fails_fsync(&self) -> bool {
+        self.shared.fail_fsync.load(Ordering::SeqCst)
+    }
+
     /// Current counters; `cached_bytes` and `dirty_files` are computed now.
     pub fn stats(&self) -> Stats {
         let mut stats = Stats::default();
@@ -326,11 +344,21 @@ impl FsHandle {
         stats.synced_bytes = c.synced_bytes.load(Ordering::Relaxed);
         stats.dropped_bytes = c.dropped_bytes.load(Ordering::Relaxed);
         stats.clears = c.clears.load(Ordering::Relaxed);
+        stats.failed_fsyncs = c.failed_fsyncs.load(Ordering::Relaxed);
         stats
     }
 }
 
 impl Shared {
+    /// True (and counted) when an fsync must fail because the fault is on.
+    fn injected_sync_failure(&self) -> bool {
+        let fail = self.fail_fsync.load(Ordering::SeqCst);
+        if fail {
+            self.counters.failed_fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
+        fail
+    }
+
     fn fuse_ino(&self, st_ino: u64) -> u64 {
         if st_ino == self.root_st_ino {
             INodeNo::ROOT.0
@@ -882,6 +910,9 @@ impl Filesystem for LazyFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
+        if self.shared.injected_sync_failure() {
+            return reply.error(Errno::EIO);
+        }
         let result = self.shared.inode(ino).and_then(|inode| {
             let mut data = inode.open_data().map_err(errno)?;
             self.shared
@@ -970,6 +1001,9 @@ impl Filesystem for LazyFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        if self.shared.injected_sync_failure() {
+            return reply.error(Errno::EIO);
+        }
         let result = self.shared.inode(ino).and_then(|inode| {
             File::open(proc_path(&inode.path_fd))
                 .and_then(|d| d.sync_all())

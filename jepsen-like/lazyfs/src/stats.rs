@@ -23,6 +23,9 @@ pub struct Stats {
     pub dropped_bytes: u64,
     /// `clear-cache` operations.
     pub clears: u64,
+    /// File and directory fsyncs that failed with EIO because `fail-fsync` was on.
+    #[serde(default)]
+    pub failed_fsyncs: u64,
 }
 
 /// What one `clear-cache` dropped.
@@ -74,7 +77,7 @@ fn format_fields(pairs: &[(&str, u64)]) -> String {
 }
 
 impl Stats {
-    fn pairs(&self) -> [(&'static str, u64); 9] {
+    fn pairs(&self) -> [(&'static str, u64); 10] {
         [
             ("cached_bytes", self.cached_bytes),
             ("dirty_files", self.dirty_files),
@@ -85,6 +88,7 @@ impl Stats {
             ("synced_bytes", self.synced_bytes),
             ("dropped_bytes", self.dropped_bytes),
             ("clears", self.clears),
+            ("failed_fsyncs", self.failed_fsyncs),
         ]
     }
 
@@ -104,6 +108,7 @@ impl Stats {
             synced_bytes: field(f, "synced_bytes")?,
             dropped_bytes: field(f, "dropped_bytes")?,
             clears: field(f, "clears")?,
+            failed_fsyncs: field(f, "failed_fsyncs")?,
         })
     }
 }
@@ -152,6 +157,7 @@ mod tests {
             synced_bytes: 7,
             dropped_bytes: 8,
             clears: 9,
+            failed_fsyncs: 10,
         };
         assert_eq!(Stats::from_fields(&parse_fields(&s.to_fields())), Ok(s));
         assert_eq!(

@@ -151,6 +151,50 @@ fn only_the_fsynced_content_survives() {
     assert_eq!(read(&fx.backing("f")), synced);
 }
 
+/// `fail-fsync`: fsync and fdatasync of files and directories fail with EIO and write
+/// nothing (the data stays cached, so clear-cache drops it); `heal-fsync` makes them work again.
+#[test]
+fn failing_fsync_reports_eio_and_persists_nothing() {
+    let Some(fx) = start(OnExit::Sync) else {
+        return;
+    };
+    let mut control = fx.daemon.control().expect("control socket");
+    let mut f = File::create(fx.mnt("w")).expect("create");
+    f.write_all(b"synced").expect("write");
+    f.sync_all().expect("fsync while healthy");
+
+    assert!(control.fail_fsync(true).expect("fail-fsync"));
+    f.write_all(b" lost").expect("writes still succeed");
+    let err = f.sync_data().expect_err("fdatasync must fail");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    let err = f.sync_all().expect_err("fsync must fail");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    let dir = File::open(fx.mnt("")).expect("open the mount root");
+    let err = dir.sync_all().expect_err("directory fsync must fail");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert_eq!(
+        read(&fx.backing("w")),
+        b"synced",
+        "a failed sync writes nothing"
+    );
+    // The control socket serves one connection at a time: this one, held open.
+    let stats = control.stats().expect("stats");
+    assert_eq!(stats.failed_fsyncs, 3);
+    assert_eq!(stats.cached_bytes, 5);
+
+    control.clear_cache().expect("clear-cache");
+    assert_eq!(read(&fx.mnt("w")), b"synced");
+
+    assert!(!control.fail_fsync(false).expect("heal-fsync"));
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(fx.mnt("w"))
+        .expect("reopen");
+    f.write_all(b" kept").expect("write");
+    f.sync_all().expect("fsync after healing");
+    assert_eq!(read(&fx.backing("w")), b"synced kept");
+}
+
 /// A truncation is cached too: it shows through the mount at once, and clear-cache undoes it.
 #[test]
 fn truncation_is_cached_until_fsync() {

@@ -128,6 +128,10 @@ impl ShardAccess {
                 shard.id
             )));
         }
+        if let Some(e) = self.host.storage_failed() {
+            metrics.proposal(shard.id, "storage_failed");
+            return Err(e);
+        }
         let guards = self.host.guards();
         if let Err(source) = guards.disk.check() {
             metrics.proposal(shard.id, "disk_full");
@@ -172,6 +176,9 @@ impl ShardAccess {
                 metrics.proposal(shard.id, "error");
                 if self.host.is_quarantined(shard.id) {
                     return Err(ApiError::Quarantined { shard: shard.id });
+                }
+                if let Some(e) = self.host.storage_failed() {
+                    return Err(e);
                 }
                 return Err(ApiError::Unavailable(format!("shard {}: {e}", shard.id)));
             }

@@ -72,6 +72,13 @@ pub enum ApiError {
         source: crate::disk::DiskFull,
         retry_after: std::time::Duration,
     },
+    /// A WAL sync failed on this node: it acknowledges no write until it restarts
+    /// ([`crate::storage::group_commit`]). Other replicas may serve; safe to retry with the same
+    /// idempotency key.
+    #[error(
+        "node {node}: storage failed (a write-ahead-log fsync returned: {detail}); this node refuses writes until it is restarted on a healthy disk"
+    )]
+    StorageFailed { node: NodeId, detail: String },
     /// A ledger or the saga refused the request; nothing changed. `kind` is the machine-readable
     /// class (e.g. `INVALID_ARGUMENT`, `NOT_FOUND`, `FAILED_PRECONDITION`, `SAGA_CONFLICT`).
     #[error("{message}")]
@@ -167,6 +174,7 @@ impl ApiError {
             ApiError::Internal(_) => "INTERNAL",
             ApiError::Overloaded { .. } => "OVERLOADED",
             ApiError::DiskFull { .. } => "DISK_FULL",
+            ApiError::StorageFailed { .. } => "STORAGE_FAILED",
             ApiError::Refused { kind, .. } => kind,
         }
     }
@@ -180,9 +188,10 @@ impl ApiError {
             ApiError::AlreadyExists { .. } | ApiError::IdempotencyKeyReused { .. } => {
                 Code::AlreadyExists
             }
-            ApiError::NotLeader { .. } | ApiError::WrongNode { .. } | ApiError::Unavailable(_) => {
-                Code::Unavailable
-            }
+            ApiError::NotLeader { .. }
+            | ApiError::WrongNode { .. }
+            | ApiError::Unavailable(_)
+            | ApiError::StorageFailed { .. } => Code::Unavailable,
             ApiError::Quarantined { .. } => Code::DataLoss,
             ApiError::Internal(_) => Code::Internal,
             ApiError::Overloaded { .. } | ApiError::DiskFull { .. } => Code::ResourceExhausted,

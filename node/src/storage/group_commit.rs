@@ -11,9 +11,17 @@
 //! Contract: a callback is completed with `Ok` only after an fsync that started after its entries
 //! were written; if the sync fails, every callback of that batch gets the error (openraft then
 //! stops the affected shards rather than acknowledge an unsynced write).
+//!
+//! A failed sync is final for the life of the process (the lesson of PostgreSQL's "fsyncgate"):
+//! after an fsync error the kernel may already have dropped the dirty pages it could not write,
+//! so a later sync that succeeds proves nothing about the earlier writes. The committer latches
+//! the first failure ([`GroupCommitter::failure`]) and fails every later callback without
+//! syncing; the node refuses writes (`STORAGE_FAILED`) until it restarts and RocksDB recovers
+//! from what its write-ahead log really holds.
 
 use std::io;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::Weak;
 use std::sync::mpsc;
 use std::thread;
@@ -31,6 +39,7 @@ pub type SyncCallback = Box<dyn FnOnce(Result<(), io::Error>) + Send>;
 #[derive(Clone)]
 pub struct GroupCommitter {
     tx: mpsc::Sender<SyncCallback>,
+    failure: Arc<OnceLock<String>>,
 }
 
 impl GroupCommitter {
@@ -51,6 +60,8 @@ impl GroupCommitter {
         F: Fn() -> Result<(), String> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<SyncCallback>();
+        let failure = Arc::new(OnceLock::<String>::new());
+        let latch = failure.clone();
         thread::Builder::new()
             .name("group-commit".into())
             .spawn(move || {
@@ -59,22 +70,39 @@ impl GroupCommitter {
                 while let Ok(first) = rx.recv() {
                     batch.push(first);
                     batch.extend(rx.try_iter());
-                    let started = Instant::now();
-                    let result = sync();
-                    metrics.observe_fsync(started.elapsed(), batch.len());
+                    let result = match latch.get() {
+                        Some(first_error) => Err(format!(
+                            "an earlier WAL sync failed ({first_error}); no write is acknowledged \
+                             until the node restarts"
+                        )),
+                        None => {
+                            let started = Instant::now();
+                            let result = sync();
+                            metrics.observe_fsync(started.elapsed(), batch.len());
+                            if let Err(e) = &result {
+                                tracing::error!(error = %e, waiters = batch.len(), "WAL sync failed; this node refuses writes until it restarts");
+                                metrics.fsync_errors.inc();
+                                metrics.storage_failed.set(1);
+                                let _ = latch.set(e.clone());
+                            }
+                            result
+                        }
+                    };
                     match result {
                         Ok(()) => batch.drain(..).for_each(|cb| cb(Ok(()))),
-                        Err(e) => {
-                            tracing::error!(error = %e, waiters = batch.len(), "WAL sync failed");
-                            metrics.fsync_errors.inc();
-                            batch
-                                .drain(..)
-                                .for_each(|cb| cb(Err(io::Error::other(e.clone()))));
-                        }
+                        Err(e) => batch
+                            .drain(..)
+                            .for_each(|cb| cb(Err(io::Error::other(e.clone())))),
                     }
                 }
             })?;
-        Ok(Self { tx })
+        Ok(Self { tx, failure })
+    }
+
+    /// The first WAL sync error of this process, if a sync ever failed. Once set, every later
+    /// callback fails without a sync (see the module docs).
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
     }
 
     /// Queues `callback` to run after the next WAL sync.
@@ -147,5 +175,39 @@ mod tests {
         for _ in 0..3 {
             assert!(rx.recv().unwrap().is_err());
         }
+    }
+
+    /// After one failed sync, later appends fail too, without another sync, even though the
+    /// disk would now report success: a later fsync cannot vouch for the writes the failed one
+    /// may have lost.
+    #[test]
+    fn a_failed_sync_is_final() {
+        let syncs = Arc::new(AtomicUsize::new(0));
+        let counter = syncs.clone();
+        let metrics = NodeMetrics::new();
+        let committer = GroupCommitter::with_sync(metrics.clone(), move || {
+            match counter.fetch_add(1, Ordering::SeqCst) {
+                0 => Err("EIO".into()),
+                _ => Ok(()),
+            }
+        })
+        .unwrap();
+        assert_eq!(committer.failure(), None);
+        let (tx, rx) = mpsc::channel();
+        let send = |tx: &mpsc::Sender<Result<(), io::Error>>| -> SyncCallback {
+            let tx = tx.clone();
+            Box::new(move |r| tx.send(r).unwrap())
+        };
+        committer.after_sync(send(&tx));
+        assert!(rx.recv().unwrap().is_err());
+        for _ in 0..5 {
+            committer.after_sync(send(&tx));
+            let err = rx.recv().unwrap().expect_err("no ack after a failed sync");
+            assert!(err.to_string().contains("earlier WAL sync failed"), "{err}");
+        }
+        assert_eq!(syncs.load(Ordering::SeqCst), 1, "never synced again");
+        assert_eq!(committer.failure(), Some("EIO"));
+        assert_eq!(metrics.fsync_errors.get(), 1);
+        assert_eq!(metrics.storage_failed.get(), 1);
     }
 }

@@ -39,13 +39,7 @@ pub fn spawn_node(orderd: &Path, config: &Path, node: &NodeEntry) -> std::io::Re
         node.id
     )?;
     let stderr = log.try_clone()?;
-    Command::new(orderd)
-        .arg("--config")
-        .arg(config)
-        .arg("--node-id")
-        .arg(node.id.to_string())
-        .arg("--data-dir")
-        .arg(&node.data_dir)
+    orderd_command(orderd, config, node)
         .arg("--log-format")
         .arg("text")
         .stdin(Stdio::null())
@@ -53,6 +47,18 @@ pub fn spawn_node(orderd: &Path, config: &Path, node: &NodeEntry) -> std::io::Re
         .stderr(stderr)
         .process_group(0)
         .spawn()
+}
+
+/// `orderd --config CONFIG --node-id N --data-dir DIR` for `node`.
+fn orderd_command(orderd: &Path, config: &Path, node: &NodeEntry) -> Command {
+    let mut cmd = Command::new(orderd);
+    cmd.arg("--config")
+        .arg(config)
+        .arg("--node-id")
+        .arg(node.id.to_string())
+        .arg("--data-dir")
+        .arg(&node.data_dir);
+    cmd
 }
 
 /// Runs `orderd --restore-from from` for `node` (in the foreground) to build its data
@@ -63,13 +69,7 @@ pub fn restore_node(
     node: &NodeEntry,
     from: &Path,
 ) -> Result<(), crate::playground::PlaygroundError> {
-    let out = Command::new(orderd)
-        .arg("--config")
-        .arg(config)
-        .arg("--node-id")
-        .arg(node.id.to_string())
-        .arg("--data-dir")
-        .arg(&node.data_dir)
+    let out = orderd_command(orderd, config, node)
         .arg("--restore-from")
         .arg(from)
         .stdin(Stdio::null())
