@@ -108,6 +108,9 @@ report() { # name
     "$(field "$d" p50_ms)" "$(field "$d" p99_ms)" "$(field "$d" max_ms)" "$(field "$d" dropped)" \
     $((first / 1024)) $((last / 1024)) $((max / 1024))
 }
+rss_series() { # name -> the summed RSS in MiB at every fifth sample: does it level off?
+  awk 'NR % 5 == 1 {printf "%s%d", sep, $1 / 1024; sep = " "} END {print ""}' "$work/rss-$1"
+}
 out="$root/benches/results/overload.md"
 {
   echo "# Admission control at 3x saturation"
@@ -127,5 +130,10 @@ out="$root/benches/results/overload.md"
   report unbounded
   echo
   echo "Errors by kind: on: $(errors "$work/open-admission" | cut -d' ' -f2-); off: $(errors "$work/open-unbounded" | cut -d' ' -f2-)"
+  echo
+  echo "RSS of the three nodes every 5 s from the start of the open loop (MiB):"
+  echo
+  echo "- admission: $(rss_series admission)"
+  echo "- unbounded: $(rss_series unbounded)"
 } >"$out"
 cat "$out"

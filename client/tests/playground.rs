@@ -7,7 +7,7 @@
 //!
 //! `rolling_restart_under_load_loses_no_request` drains, restarts and waits for each node in
 //! turn while clients place orders: no request fails. `backup_under_load_and_restore_into_a_new_playground`
-//! runs `orderctl backup` under load and `playground up --restore-from`: every order
+//! runs `orderctl backup` under load and `orderctl restore --from`: every order
 //! acknowledged before the backup is served by the new cluster, unchanged.
 //!
 //! It needs `orderd` beside `orderctl` in the same target directory: `cargo test` builds only
@@ -83,11 +83,12 @@ struct Playground {
 
 impl Playground {
     fn up(nodes: u64, shards: u64) -> Playground {
-        Playground::up_with(nodes, shards, &[])
+        Playground::start(&["playground", "up"], nodes, shards)
     }
 
-    /// `up` with extra `playground up` arguments.
-    fn up_with(nodes: u64, shards: u64, extra: &[&str]) -> Playground {
+    /// Starts a playground with `command` (`playground up`, or `restore --from DIR`, which
+    /// takes the same options).
+    fn start(command: &[&str], nodes: u64, shards: u64) -> Playground {
         let orderd = orderd_bin();
         let dir = tempfile::Builder::new()
             .prefix("orderctl-playground-")
@@ -98,9 +99,8 @@ impl Playground {
             endpoints: Vec::new(),
         };
         let (nodes, shards) = (nodes.to_string(), shards.to_string());
-        let mut args = vec![
-            "playground",
-            "up",
+        let mut args = command.to_vec();
+        args.extend([
             "--nodes",
             &nodes,
             "--shards",
@@ -113,8 +113,7 @@ impl Playground {
             orderd.to_str().expect("UTF-8 path"),
             "-o",
             "json",
-        ];
-        args.extend_from_slice(extra);
+        ]);
         let stdout = orderctl_ok(&args);
         let manifest: serde_json::Value =
             serde_json::from_str(&stdout).expect("up -o json prints the manifest");
@@ -594,10 +593,10 @@ fn backup_under_load_and_restore_into_a_new_playground() {
         }
         before
     };
-    let restored = Playground::up_with(
+    let restored = Playground::start(
+        &["restore", "--from", backup_dir.to_str().expect("UTF-8")],
         3,
         4,
-        &["--restore-from", backup_dir.to_str().expect("UTF-8")],
     );
     let client = restored.client();
     rt.block_on(async {

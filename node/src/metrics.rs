@@ -87,6 +87,9 @@ pub struct MetricsInner {
     pub shard_applied_index: Family<ShardLabels, Gauge>,
     pub proposals: Family<ProposalLabels, Counter>,
     pub apply_latency: Family<ShardLabels, Histogram, fn() -> Histogram>,
+    /// Committed proposals: from handing the command to Raft until its result came back
+    /// (append, replication to a majority, their fsyncs, apply).
+    pub proposal_latency: Histogram,
     pub fsync_latency: Histogram,
     pub fsync_batch_size: Histogram,
     pub fsync_errors: Counter,
@@ -140,6 +143,7 @@ impl NodeMetrics {
         let shard_applied_index = Family::<ShardLabels, Gauge>::default();
         let proposals = Family::<ProposalLabels, Counter>::default();
         let apply_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let proposal_latency = latency_histogram();
         let fsync_latency = latency_histogram();
         let fsync_batch_size = batch_histogram();
         let fsync_errors = Counter::default();
@@ -256,6 +260,11 @@ impl NodeMetrics {
             apply_latency.clone(),
         );
         registry.register(
+            "proposal_latency_seconds",
+            "Committed proposals: Raft client_write until the result (majority fsync + apply)",
+            proposal_latency.clone(),
+        );
+        registry.register(
             "fsync_latency_seconds",
             "WAL sync latency of the group committer",
             fsync_latency.clone(),
@@ -289,6 +298,7 @@ impl NodeMetrics {
                 shard_applied_index,
                 proposals,
                 apply_latency,
+                proposal_latency,
                 fsync_latency,
                 fsync_batch_size,
                 fsync_errors,

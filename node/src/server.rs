@@ -299,7 +299,16 @@ pub async fn run(
         metrics: metrics.clone(),
     };
     let incoming = LimitedIncoming::new(grpc, admission_config.max_connections, metrics);
-    let mut builder = tonic::transport::Server::builder();
+    // HTTP/2 streams one connection may have open at once: past the node's request slots
+    // and queue, a stream could only be refused, so the client waits for a free stream
+    // instead and the node never buffers more requests than it can admit. Peer Raft traffic
+    // shares these connections, hence the floor.
+    let max_streams = admission_config
+        .max_inflight
+        .saturating_add(admission_config.max_queued)
+        .max(MIN_STREAMS_PER_CONNECTION);
+    let mut builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(u32::try_from(max_streams).unwrap_or(u32::MAX));
     if let Some(tls) = &security.tls {
         builder = builder.tls_config(tls.server_config())?;
     }
@@ -334,6 +343,10 @@ pub async fn run(
     served?;
     Ok(())
 }
+
+/// The least [`tonic::transport::Server::max_concurrent_streams`] a connection gets, whatever
+/// the admission limits.
+const MIN_STREAMS_PER_CONNECTION: usize = 1024;
 
 /// How long `run` waits, at the end, for stragglers (a WAL sync or a read on a blocking thread)
 /// to release the database.

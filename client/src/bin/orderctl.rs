@@ -220,6 +220,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .build()?;
             backup::run(&client, &to, format).await
         }
+        Command::Restore { from, mut up } => {
+            let backup = orderstore_client::BackupManifest::load(&from)?;
+            up.shards = backup.shards.len() as u64;
+            up.restore_from = Some(from);
+            playground::up(up, format).await
+        }
         Command::Token(TokenCmd::Create {
             name,
             role,

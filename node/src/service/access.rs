@@ -155,6 +155,7 @@ impl ShardAccess {
                 retry_after: guards.admission.retry_after,
             });
         };
+        let proposed = std::time::Instant::now();
         let res = tokio::time::timeout(PROPOSAL_TIMEOUT, shard.raft.client_write(cmd)).await;
         let resp = match res {
             Err(_) => {
@@ -182,7 +183,12 @@ impl ShardAccess {
                 }
                 return Err(ApiError::Unavailable(format!("shard {}: {e}", shard.id)));
             }
-            Ok(Ok(r)) => r,
+            Ok(Ok(r)) => {
+                metrics
+                    .proposal_latency
+                    .observe(proposed.elapsed().as_secs_f64());
+                r
+            }
         };
         match resp.data {
             ShardResponse::Rejected(e) => {

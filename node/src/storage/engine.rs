@@ -18,6 +18,10 @@ use super::group_commit::GroupCommitter;
 use super::keys;
 use crate::metrics::NodeMetrics;
 
+/// Memory all memtables of the node's RocksDB may use together before the largest is
+/// flushed.
+pub const MEMTABLE_BUDGET_BYTES: usize = 128 << 20;
+
 /// Shared handle to the node's RocksDB and what goes with it.
 #[derive(Clone)]
 pub struct Engine {
@@ -37,6 +41,11 @@ impl Engine {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
+        // One budget for the memtables of every column family (RocksDB's write buffer
+        // manager): without it each family may hold up to its own 64 MiB write buffer (twice,
+        // while flushing), so a node's memory grows with the number of families written
+        // rather than staying at a known size under load.
+        opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         let cfs = keys::ALL_CFS.iter().map(|name| {
             let mut cf_opts = Options::default();

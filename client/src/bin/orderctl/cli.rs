@@ -179,7 +179,7 @@ pub enum Command {
     Token(TokenCmd),
     /// Write a consistent backup of every shard to a new directory: one file per shard
     /// (taken by its leader after a read barrier, with its log position and crc32) and
-    /// `manifest.json`. Restore with `orderctl playground up --restore-from DIR` or
+    /// `manifest.json`. Restore with `orderctl restore --from DIR` (a new local cluster) or
     /// `orderd --restore-from DIR` on each node of a new cluster. Needs role admin.
     Backup {
         /// Backup directory (created if missing; must not hold a backup).
@@ -188,6 +188,17 @@ pub enum Command {
         /// Per-shard time limit in seconds.
         #[arg(long, default_value_t = 300, value_name = "SECS")]
         shard_timeout: u64,
+    },
+    /// Build a new local cluster from a backup (`orderctl backup --to DIR`) and start it:
+    /// `playground up --restore-from DIR` with the backup's shard count. Every file is checked
+    /// against the manifest's crc32 first; the playground directory must hold no data.
+    Restore {
+        /// The backup directory.
+        #[arg(long, value_name = "DIR", conflicts_with = "restore_from")]
+        from: PathBuf,
+        /// Where and how to start the new cluster (`--shards` is taken from the backup).
+        #[command(flatten)]
+        up: UpArgs,
     },
 }
 
@@ -765,6 +776,30 @@ mod tests {
             cli.command,
             Command::Playground(PlaygroundCmd::Up(UpArgs { secure: true, .. }))
         ));
+    }
+
+    #[test]
+    fn restore_takes_playground_options_but_not_a_second_backup() {
+        let cli = Cli::try_parse_from([
+            "orderctl", "restore", "--from", "bk", "--nodes", "5", "--dir", "pg",
+        ])
+        .unwrap();
+        let Command::Restore { from, up } = cli.command else {
+            panic!("not a restore: {:?}", cli.command);
+        };
+        assert_eq!((from, up.nodes, up.dir), ("bk".into(), 5, "pg".into()));
+        let err = Cli::try_parse_from([
+            "orderctl",
+            "restore",
+            "--from",
+            "bk",
+            "--restore-from",
+            "other",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let err = Cli::try_parse_from(["orderctl", "restore"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
     }
 
     #[test]
