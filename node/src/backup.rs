@@ -16,7 +16,6 @@
 //! differ.
 
 use std::collections::BTreeSet;
-use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -34,6 +33,7 @@ use crate::storage::ShardLogStore;
 use crate::storage::ShardStateMachine;
 use crate::storage::StateMachineConfig;
 use crate::types::NodeId;
+use crate::types::SnapshotData;
 use crate::types::SnapshotMeta;
 use crate::types::StoredMembership;
 use crate::types::Vote;
@@ -125,7 +125,8 @@ pub async fn restore_node(
         };
         let mut sm =
             ShardStateMachine::new(engine.clone(), desc.id, sm_config.clone(), metrics.clone());
-        sm.install_snapshot(&meta, Cursor::new(data)).await?;
+        sm.install_snapshot(&meta, SnapshotData::Bytes(data))
+            .await?;
         let mut log = ShardLogStore::new(engine.clone(), desc.id);
         log.save_vote(&Vote::new(last.leader_id.term, node_id))
             .await?;

@@ -224,7 +224,11 @@ impl GroupRouter<TypeConfig, ShardId> for PeerRouter {
         _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let msg = (vote, snapshot.meta, snapshot.snapshot.into_inner());
+        let data = snapshot
+            .snapshot
+            .into_bytes()
+            .map_err(|e| Unreachable::from_string(format!("read the snapshot to send: {e}")))?;
+        let msg = (vote, snapshot.meta, data);
         Ok(self
             .call(
                 target,
@@ -326,7 +330,7 @@ impl RaftTransport for RaftTransportService {
                 let (vote, meta, data): (Vote, SnapshotMeta, Vec<u8>) = decode(&msg.payload)?;
                 let snapshot = Snapshot {
                     meta,
-                    snapshot: std::io::Cursor::new(data),
+                    snapshot: SnapshotData::Bytes(data),
                 };
                 reply(raft.install_full_snapshot(vote, snapshot).await)
             }

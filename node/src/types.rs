@@ -1,7 +1,7 @@
 //! openraft type configuration and the commands a shard's Raft log carries.
 
 use std::fmt;
-use std::io::Cursor;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use serde::Serialize;
@@ -38,8 +38,34 @@ openraft::declare_raft_types!(
         Node = openraft::BasicNode,
 );
 
-/// Snapshot payload: the encoded [`crate::storage::SnapshotPayload`].
-pub type SnapshotData = Cursor<Vec<u8>>;
+/// A snapshot's data: the encoded [`crate::storage::SnapshotPayload`], in memory (received
+/// from a leader, read from a backup) or in a snapshot file of this node
+/// ([`crate::storage::snapshot_file`]: built or installed here, read only when it is sent).
+pub enum SnapshotData {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+impl SnapshotData {
+    /// The encoded payload, reading the file if the data is in one.
+    pub fn into_bytes(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            SnapshotData::Bytes(data) => Ok(data),
+            SnapshotData::File(path) => std::fs::read(&path).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("snapshot file {}: {e}", path.display()))
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for SnapshotData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotData::Bytes(data) => write!(f, "SnapshotData::Bytes({} bytes)", data.len()),
+            SnapshotData::File(path) => write!(f, "SnapshotData::File({})", path.display()),
+        }
+    }
+}
 pub type Raft = openraft::Raft<TypeConfig, crate::storage::ShardStateMachine>;
 pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
 pub type Vote = openraft::alias::VoteOf<TypeConfig>;

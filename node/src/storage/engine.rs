@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::io;
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -26,6 +27,8 @@ pub const MEMTABLE_BUDGET_BYTES: usize = 128 << 20;
 #[derive(Clone)]
 pub struct Engine {
     pub(crate) db: Arc<DB>,
+    /// The data directory (RocksDB's files, the format stamp, `snapshots/`).
+    pub(crate) dir: PathBuf,
     pub(crate) committer: GroupCommitter,
     pub(crate) health: ShardHealth,
 }
@@ -57,6 +60,7 @@ impl Engine {
         let committer = GroupCommitter::start(&db, metrics)?;
         Ok(Self {
             db,
+            dir: dir.to_path_buf(),
             committer,
             health: ShardHealth::default(),
         })

@@ -44,7 +44,11 @@ pub const ALL_CFS: [&str; 3] = [CF_RAFT_LOG, CF_RAFT_META, CF_STATE];
 pub const META_VOTE: u8 = b'v';
 pub const META_COMMITTED: u8 = b'c';
 pub const META_PURGED: u8 = b'p';
+/// The snapshot as one value (meta and data): written by releases before snapshot files, still
+/// read when no [`META_SNAPSHOT_FILE`] exists.
 pub const META_SNAPSHOT: u8 = b's';
+/// Where the shard's current snapshot file is, with its meta.
+pub const META_SNAPSHOT_FILE: u8 = b'f';
 
 pub const STATE_APPLIED: u8 = b'a';
 pub const STATE_ORDER: u8 = b'o';

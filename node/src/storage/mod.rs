@@ -9,6 +9,7 @@
 //! - [`group_commit`]: one WAL fsync for many shards' appends.
 //! - [`log_store`]: openraft `RaftLogStorage` for one shard.
 //! - [`state_machine`]: openraft `RaftStateMachine` for one shard (orders, events, idempotency).
+//! - [`snapshot_file`]: snapshots streamed to files under `DATA_DIR/snapshots`.
 
 pub mod codec;
 pub mod engine;
@@ -16,6 +17,7 @@ pub mod format;
 pub mod group_commit;
 pub mod keys;
 pub mod log_store;
+pub mod snapshot_file;
 pub mod state_machine;
 
 pub use engine::Engine;

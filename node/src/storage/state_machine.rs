@@ -11,7 +11,7 @@
 //!   membership read from the same view; it carries a checksum verified before installation.
 
 use std::io;
-use std::io::Cursor;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,6 +36,8 @@ mod commerce;
 use super::codec;
 use super::engine::Engine;
 use super::keys;
+use super::snapshot_file;
+use super::snapshot_file::SNAPSHOT_PAYLOAD_KEY;
 use crate::inventory::Reservation;
 use crate::inventory::StockBucket;
 use crate::inventory::StockLimits;
@@ -122,14 +124,40 @@ pub struct SnapshotPayload {
     pub records: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-/// The snapshot as kept in `raft_meta` under the shard's `s` key.
+/// The snapshot as releases before snapshot files kept it in `raft_meta` under the shard's `s`
+/// key; still read when the shard has no snapshot file yet.
 #[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
     meta: SnapshotMeta,
     data: Vec<u8>,
 }
 
-const SNAPSHOT_PAYLOAD_KEY: &[u8] = b"orderstore-snapshot";
+/// The shard's current snapshot, kept in `raft_meta` under its `f` key: the meta and the file
+/// (under `DATA_DIR/snapshots`) holding the encoded payload.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFileRef {
+    meta: SnapshotMeta,
+    file: String,
+    bytes: u64,
+}
+
+/// A snapshot file name part unique on this node: wall-clock nanoseconds and a counter.
+fn unique_snapshot_id() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{nanos}-{n}")
+}
+
+/// The snapshot meta of an applied state.
+fn snapshot_meta(applied: AppliedState) -> SnapshotMeta {
+    SnapshotMeta {
+        last_log_id: applied.last_applied,
+        last_membership: applied.membership,
+    }
+}
 
 /// State machine of one shard replica. Cheap to clone (a handle).
 #[derive(Clone)]
@@ -138,6 +166,10 @@ pub struct ShardStateMachine {
     shard: ShardId,
     config: Arc<StateMachineConfig>,
     metrics: NodeMetrics,
+    /// Held while a snapshot is built or installed: the file, the reference to it and the
+    /// removal of older files happen as one step, so a build and an install never interleave
+    /// (the reference always names a file that exists).
+    snapshot_lock: Arc<std::sync::Mutex<()>>,
 }
 
 impl ShardStateMachine {
@@ -152,7 +184,14 @@ impl ShardStateMachine {
             shard,
             config,
             metrics,
+            snapshot_lock: Arc::default(),
         }
+    }
+
+    /// Takes [`ShardStateMachine::snapshot_lock`] (poisoning is harmless: the guarded steps
+    /// leave files and keys consistent at every point).
+    fn lock_snapshots(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.snapshot_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A read-only view of this shard's applied state.
@@ -441,6 +480,29 @@ impl ShardStateMachine {
         Ok(())
     }
 
+    /// Makes `file` (already durable) the shard's current snapshot, in `batch`; drops the
+    /// snapshot value older releases kept.
+    fn set_current_snapshot(
+        &self,
+        batch: &mut WriteBatch,
+        meta: SnapshotMeta,
+        file: &str,
+        bytes: u64,
+    ) -> io::Result<()> {
+        let current = SnapshotFileRef {
+            meta,
+            file: file.to_string(),
+            bytes,
+        };
+        let key = keys::tagged(self.shard, keys::META_SNAPSHOT_FILE, &[]);
+        self.put(batch, keys::CF_RAFT_META, key, &current)?;
+        batch.delete_cf(
+            self.engine.cf(keys::CF_RAFT_META),
+            keys::tagged(self.shard, keys::META_SNAPSHOT, &[]),
+        );
+        Ok(())
+    }
+
     fn read_applied(&self) -> io::Result<AppliedState> {
         Ok(self
             .engine
@@ -502,7 +564,7 @@ impl RaftStateMachine<TypeConfig> for ShardStateMachine {
         meta: &SnapshotMeta,
         snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
-        let data = snapshot.into_inner();
+        let data = snapshot.into_bytes()?;
         let payload: SnapshotPayload = codec::decode(SNAPSHOT_PAYLOAD_KEY, &data).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -540,16 +602,20 @@ impl RaftStateMachine<TypeConfig> for ShardStateMachine {
                 membership: meta.last_membership.clone(),
             };
             this.put(&mut batch, keys::CF_STATE, this.applied_key(), &applied)?;
-            let stored = StoredSnapshot { meta, data };
-            this.put(
-                &mut batch,
-                keys::CF_RAFT_META,
-                keys::tagged(this.shard, keys::META_SNAPSHOT, &[]),
-                &stored,
-            )?;
+            // The file first (durably), then the state and the reference in one synced batch.
+            let _guard = this.lock_snapshots();
+            let dir = snapshot_file::dir(&engine.dir);
+            let file = snapshot_file::file_name(this.shard, &unique_snapshot_id());
+            let bytes = snapshot_file::write_bytes(&dir, &file, &data)?;
+            this.set_current_snapshot(&mut batch, meta, &file, bytes)?;
             let mut opts = WriteOptions::default();
             opts.set_sync(true);
-            engine.db.write_opt(batch, &opts).map_err(io::Error::other)
+            engine
+                .db
+                .write_opt(batch, &opts)
+                .map_err(io::Error::other)?;
+            snapshot_file::remove_others(&dir, this.shard, &file);
+            Ok(())
         })
         .await
         .map_err(io::Error::other)??;
@@ -558,12 +624,22 @@ impl RaftStateMachine<TypeConfig> for ShardStateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        let key = keys::tagged(self.shard, keys::META_SNAPSHOT_FILE, &[]);
+        let current: Option<SnapshotFileRef> =
+            self.engine.get(self.shard, keys::CF_RAFT_META, &key)?;
+        if let Some(current) = current {
+            let path = snapshot_file::dir(&self.engine.dir).join(&current.file);
+            return Ok(Some(Snapshot {
+                meta: current.meta,
+                snapshot: SnapshotData::File(path),
+            }));
+        }
         let key = keys::tagged(self.shard, keys::META_SNAPSHOT, &[]);
         let stored: Option<StoredSnapshot> =
             self.engine.get(self.shard, keys::CF_RAFT_META, &key)?;
         Ok(stored.map(|s| Snapshot {
             meta: s.meta,
-            snapshot: Cursor::new(s.data),
+            snapshot: SnapshotData::Bytes(s.data),
         }))
     }
 }
@@ -571,17 +647,31 @@ impl RaftStateMachine<TypeConfig> for ShardStateMachine {
 impl RaftSnapshotBuilder<TypeConfig> for ShardStateMachine {
     type SnapshotData = SnapshotData;
 
+    /// Streams the shard's applied state into a new snapshot file (constant memory, see
+    /// [`snapshot_file`]), then points the shard's snapshot reference at it and removes the
+    /// older file.
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || -> io::Result<Snapshot> {
             let engine = &this.engine;
-            let (meta, data) = this.reader().capture()?;
-            let stored = StoredSnapshot { meta: meta.clone(), data: data.clone() };
-            let key = keys::tagged(this.shard, keys::META_SNAPSHOT, &[]);
-            let bytes = codec::encode(&key, &stored).map_err(io::Error::other)?;
-            engine.db.put_cf(engine.cf(keys::CF_RAFT_META), key, bytes).map_err(io::Error::other)?;
-            tracing::info!(shard = this.shard, last = ?meta.last_log_id, bytes = data.len(), "built snapshot");
-            Ok(Snapshot { meta, snapshot: Cursor::new(data) })
+            let _guard = this.lock_snapshots();
+            let dir = snapshot_file::dir(&engine.dir);
+            let file = snapshot_file::file_name(this.shard, &unique_snapshot_id());
+            let (meta, bytes) = this.reader().write_snapshot_file(&dir, &file)?;
+            let mut batch = WriteBatch::default();
+            this.set_current_snapshot(&mut batch, meta.clone(), &file, bytes)?;
+            let mut opts = WriteOptions::default();
+            opts.set_sync(true);
+            engine
+                .db
+                .write_opt(batch, &opts)
+                .map_err(io::Error::other)?;
+            snapshot_file::remove_others(&dir, this.shard, &file);
+            tracing::info!(shard = this.shard, last = ?meta.last_log_id, bytes, "built snapshot");
+            Ok(Snapshot {
+                meta,
+                snapshot: SnapshotData::File(dir.join(file)),
+            })
         })
         .await
         .map_err(io::Error::other)?
@@ -601,39 +691,69 @@ impl ShardReader {
     /// the encoded [`SnapshotPayload`] (crc32-framed) that `install_snapshot` accepts; Raft
     /// snapshots and backups are both made here. Blocking: call off the async runtime.
     pub fn capture(&self) -> io::Result<(SnapshotMeta, Vec<u8>)> {
-        let engine = &self.engine;
-        let view = engine.db.snapshot();
-        let cf = engine.cf(keys::CF_STATE);
-        let prefix = keys::shard_prefix(self.shard);
-        let applied_key = keys::tagged(self.shard, keys::STATE_APPLIED, &[]);
+        let view = self.engine.db.snapshot();
         let mut applied = AppliedState::default();
-        let mut records = Vec::new();
-        let mut opts = ReadOptions::default();
-        if let Some(end) = keys::prefix_end(&prefix) {
-            opts.set_iterate_upper_bound(end);
-        }
-        for item in view.iterator_cf_opt(cf, opts, IteratorMode::From(&prefix, Direction::Forward))
-        {
-            let (key, raw) = item.map_err(io::Error::other)?;
-            if *key == *applied_key {
-                applied = codec::decode(&key, &raw)
-                    .map_err(|e| engine.corrupt(self.shard, keys::CF_STATE, e))?;
-                continue;
-            }
-            codec::unframe(&key, &raw)
-                .map_err(|e| engine.corrupt(self.shard, keys::CF_STATE, e))?;
-            records.push((key[prefix.len()..].to_vec(), raw.to_vec()));
-        }
-        let meta = SnapshotMeta {
-            last_log_id: applied.last_applied,
-            last_membership: applied.membership,
-        };
+        let records = self
+            .records(&view, &mut applied)
+            .collect::<io::Result<Vec<_>>>()?;
         let payload = SnapshotPayload {
             format_version: SNAPSHOT_FORMAT_VERSION,
             records,
         };
         let data = codec::encode(SNAPSHOT_PAYLOAD_KEY, &payload).map_err(io::Error::other)?;
-        Ok((meta, data))
+        Ok((snapshot_meta(applied), data))
+    }
+
+    /// [`ShardReader::capture`] into the file `dir/name` instead of memory, streamed record by
+    /// record; returns the meta and the file's length. Blocking.
+    pub fn write_snapshot_file(&self, dir: &Path, name: &str) -> io::Result<(SnapshotMeta, u64)> {
+        let view = self.engine.db.snapshot();
+        let mut applied = AppliedState::default();
+        let bytes = snapshot_file::write_streamed(
+            dir,
+            name,
+            SNAPSHOT_FORMAT_VERSION,
+            self.records(&view, &mut applied),
+        )?;
+        Ok((snapshot_meta(applied), bytes))
+    }
+
+    /// The shard's state records in `view` as (key without the shard prefix, framed value),
+    /// each checksum verified (a damaged one quarantines the shard and ends the walk with an
+    /// error). The applied-state record is not among them: it is decoded into `applied`.
+    fn records<'a>(
+        &'a self,
+        view: &'a rocksdb::Snapshot<'a>,
+        applied: &'a mut AppliedState,
+    ) -> impl Iterator<Item = io::Result<(Vec<u8>, Vec<u8>)>> + 'a {
+        let engine = &self.engine;
+        let cf = engine.cf(keys::CF_STATE);
+        let prefix = keys::shard_prefix(self.shard);
+        let applied_key = keys::tagged(self.shard, keys::STATE_APPLIED, &[]);
+        let mut opts = ReadOptions::default();
+        if let Some(end) = keys::prefix_end(&prefix) {
+            opts.set_iterate_upper_bound(end);
+        }
+        view.iterator_cf_opt(cf, opts, IteratorMode::From(&prefix, Direction::Forward))
+            .filter_map(move |item| {
+                let (key, raw) = match item {
+                    Ok(kv) => kv,
+                    Err(e) => return Some(Err(io::Error::other(e))),
+                };
+                if *key == *applied_key {
+                    return match codec::decode(&key, &raw) {
+                        Ok(a) => {
+                            *applied = a;
+                            None
+                        }
+                        Err(e) => Some(Err(engine.corrupt(self.shard, keys::CF_STATE, e))),
+                    };
+                }
+                if let Err(e) = codec::unframe(&key, &raw) {
+                    return Some(Err(engine.corrupt(self.shard, keys::CF_STATE, e)));
+                }
+                Some(Ok((key[prefix.len()..].to_vec(), raw.to_vec())))
+            })
     }
 
     /// The order, or `None` if this replica has not applied it. Fails (and quarantines the
