@@ -126,6 +126,18 @@ impl Playground {
         guard
     }
 
+    /// `orderctl playground start-node --node NODE` on this playground.
+    fn start_node(&self, node: &str) {
+        orderctl_ok(&[
+            "playground",
+            "start-node",
+            "--dir",
+            self.dir_str(),
+            "--node",
+            node,
+        ]);
+    }
+
     fn dir_str(&self) -> &str {
         self.dir.path().to_str().expect("temp dir path is UTF-8")
     }
@@ -321,14 +333,7 @@ fn playground_survives_a_leader_crash() {
     assert_eq!(more.len(), 20);
 
     // Phase 6: the crashed node comes back and catches up on every shard it replicates.
-    orderctl_ok(&[
-        "playground",
-        "start-node",
-        "--dir",
-        pg.dir_str(),
-        "--node",
-        &leader.to_string(),
-    ]);
+    pg.start_node(&leader.to_string());
     let deadline = Instant::now() + DEADLINE;
     loop {
         let status = pg.cluster_status();
@@ -515,14 +520,7 @@ fn rolling_restart_under_load_loses_no_request() {
             "--node",
             node,
         ]);
-        orderctl_ok(&[
-            "playground",
-            "start-node",
-            "--dir",
-            pg.dir_str(),
-            "--node",
-            node,
-        ]);
+        pg.start_node(node);
         // Back in service: every shard has a leader again and writes flow.
         wait_until("every shard has a leader", || {
             rt.block_on(client.cluster_status())

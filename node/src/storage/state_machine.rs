@@ -480,11 +480,13 @@ impl ShardStateMachine {
         Ok(())
     }
 
-    /// Makes `file` (already durable) the shard's current snapshot, in `batch`; drops the
-    /// snapshot value older releases kept.
-    fn set_current_snapshot(
+    /// Makes `file` (already durable in `dir`) the shard's current snapshot: its reference
+    /// goes into `batch` (dropping the snapshot value older releases kept), the batch is
+    /// written synced, then older snapshot files are removed. Call with the snapshot lock held.
+    fn commit_snapshot(
         &self,
-        batch: &mut WriteBatch,
+        mut batch: WriteBatch,
+        dir: &Path,
         meta: SnapshotMeta,
         file: &str,
         bytes: u64,
@@ -495,11 +497,18 @@ impl ShardStateMachine {
             bytes,
         };
         let key = keys::tagged(self.shard, keys::META_SNAPSHOT_FILE, &[]);
-        self.put(batch, keys::CF_RAFT_META, key, &current)?;
+        self.put(&mut batch, keys::CF_RAFT_META, key, &current)?;
         batch.delete_cf(
             self.engine.cf(keys::CF_RAFT_META),
             keys::tagged(self.shard, keys::META_SNAPSHOT, &[]),
         );
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.engine
+            .db
+            .write_opt(batch, &opts)
+            .map_err(io::Error::other)?;
+        snapshot_file::remove_others(dir, self.shard, file);
         Ok(())
     }
 
@@ -607,15 +616,7 @@ impl RaftStateMachine<TypeConfig> for ShardStateMachine {
             let dir = snapshot_file::dir(&engine.dir);
             let file = snapshot_file::file_name(this.shard, &unique_snapshot_id());
             let bytes = snapshot_file::write_bytes(&dir, &file, &data)?;
-            this.set_current_snapshot(&mut batch, meta, &file, bytes)?;
-            let mut opts = WriteOptions::default();
-            opts.set_sync(true);
-            engine
-                .db
-                .write_opt(batch, &opts)
-                .map_err(io::Error::other)?;
-            snapshot_file::remove_others(&dir, this.shard, &file);
-            Ok(())
+            this.commit_snapshot(batch, &dir, meta, &file, bytes)
         })
         .await
         .map_err(io::Error::other)??;
@@ -658,15 +659,7 @@ impl RaftSnapshotBuilder<TypeConfig> for ShardStateMachine {
             let dir = snapshot_file::dir(&engine.dir);
             let file = snapshot_file::file_name(this.shard, &unique_snapshot_id());
             let (meta, bytes) = this.reader().write_snapshot_file(&dir, &file)?;
-            let mut batch = WriteBatch::default();
-            this.set_current_snapshot(&mut batch, meta.clone(), &file, bytes)?;
-            let mut opts = WriteOptions::default();
-            opts.set_sync(true);
-            engine
-                .db
-                .write_opt(batch, &opts)
-                .map_err(io::Error::other)?;
-            snapshot_file::remove_others(&dir, this.shard, &file);
+            this.commit_snapshot(WriteBatch::default(), &dir, meta.clone(), &file, bytes)?;
             tracing::info!(shard = this.shard, last = ?meta.last_log_id, bytes, "built snapshot");
             Ok(Snapshot {
                 meta,
