@@ -10,6 +10,10 @@
 //! runs `orderctl backup` under load and `orderctl restore --from`: every order
 //! acknowledged before the backup is served by the new cluster, unchanged.
 //!
+//! `secure_playground_refuses_strangers_and_never_logs_tokens` runs `playground up --secure`:
+//! no token or a wrong one is refused (exit 8), the generated admin token works, and no token
+//! reaches a node log or an audit log.
+//!
 //! It needs `orderd` beside `orderctl` in the same target directory: `cargo test` builds only
 //! this package's binaries, so run `cargo build --bins` first.
 
